@@ -1,0 +1,215 @@
+//! The `reactor` command: parse the command line, set up logging, serve.
+//!
+//! Rule: no HTTP and no event loop here. Every failure the user can cause (a bad
+//! flag, a port in use, a missing directory) is one line on stderr and exit code 2.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use reactor::config::{Config, Limits, Model, Timeouts};
+
+/// A small HTTP/1.1 server on a hand-rolled event loop. Serves a built-in site, or
+/// a directory with -d, like `python3 -m http.server`.
+#[derive(Parser, Debug)]
+#[command(name = "reactor", version, about)]
+struct Cli {
+    /// Port to listen on (0 picks a free one).
+    #[arg(default_value_t = 8080)]
+    port: u16,
+
+    /// Address to bind. Loopback by default: pass 0.0.0.0 to be reachable from other hosts.
+    #[arg(short = 'b', long = "bind", default_value = "127.0.0.1")]
+    bind: IpAddr,
+
+    /// Serve this directory instead of the built-in site.
+    #[arg(short = 'd', long = "directory", alias = "root", value_name = "DIR")]
+    directory: Option<PathBuf>,
+
+    /// Concurrency model.
+    #[arg(long, value_enum, default_value_t = ModelArg::Reactor)]
+    model: ModelArg,
+
+    /// Answer every request with `Connection: close` (the tutorial's behaviour).
+    #[arg(long)]
+    no_keep_alive: bool,
+
+    /// Most connections open at once; beyond it new clients wait in the backlog.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
+
+    /// Requests served on one keep-alive connection before it is closed.
+    #[arg(long, default_value_t = Limits::default().max_requests_per_connection, value_name = "N")]
+    max_requests_per_connection: u64,
+
+    /// Time to receive a request head (and longest pause inside a body), e.g. 10s, 500ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
+    header_timeout: Duration,
+
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "TIME")]
+    idle_timeout: Duration,
+
+    /// How long a client may leave a response unread before it is dropped.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "TIME")]
+    write_timeout: Duration,
+
+    /// After SIGINT/SIGTERM, how long in-flight responses get to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
+    drain_timeout: Duration,
+
+    /// Largest request body in bytes (413 above).
+    #[arg(long, default_value_t = Limits::default().max_body, value_name = "BYTES")]
+    max_body: u64,
+
+    /// Largest request header section in bytes (431 above).
+    #[arg(long, default_value_t = Limits::default().max_head, value_name = "BYTES")]
+    max_head: usize,
+
+    /// Longest request line in bytes (414 above).
+    #[arg(long, default_value_t = Limits::default().max_request_line, value_name = "BYTES")]
+    max_request_line: usize,
+
+    /// Most header fields in a request (431 above).
+    #[arg(long, default_value_t = 64, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_headers: u16,
+
+    /// Log a line of counters this often (requests/s, connections, wake-ups).
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    stats_interval: Option<Duration>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ModelArg {
+    /// One thread, one event loop (default).
+    Reactor,
+    /// One OS thread per connection.
+    Threaded,
+    /// One connection at a time.
+    Iterative,
+}
+
+impl From<ModelArg> for Model {
+    fn from(m: ModelArg) -> Self {
+        match m {
+            ModelArg::Reactor => Model::Reactor,
+            ModelArg::Threaded => Model::Threaded,
+            ModelArg::Iterative => Model::Iterative,
+        }
+    }
+}
+
+/// `10`, `10s`, `500ms`, `2m`: a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 10s or 500ms)"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("'{text}': unknown unit '{unit}' (use ms, s or m)")),
+    };
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 * 365.0 {
+        return Err(format!("'{text}' must be above zero"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn config_from(cli: Cli) -> Result<Config, String> {
+    if let Some(dir) = &cli.directory {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(format!("-d {}: not a directory", dir.display())),
+            Err(e) => return Err(format!("-d {}: {e}", dir.display())),
+        }
+    }
+    let root = match cli.directory {
+        Some(dir) => Some(
+            dir.canonicalize()
+                .map_err(|e| format!("-d {}: {e}", dir.display()))?,
+        ),
+        None => None,
+    };
+    if cli.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    Ok(Config {
+        addr: SocketAddr::new(cli.bind, cli.port),
+        root,
+        model: cli.model.into(),
+        limits: Limits {
+            max_request_line: cli.max_request_line,
+            max_head: cli.max_head,
+            max_headers: usize::from(cli.max_headers),
+            max_body: cli.max_body,
+            max_requests_per_connection: cli.max_requests_per_connection.max(1),
+            ..Limits::default()
+        },
+        timeouts: Timeouts {
+            header: cli.header_timeout,
+            idle: cli.idle_timeout,
+            write: cli.write_timeout,
+            ..Timeouts::default()
+        },
+        keep_alive: !cli.no_keep_alive,
+        max_connections: cli.max_connections,
+        drain_timeout: cli.drain_timeout,
+        stats_interval: cli.stats_interval,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version go to stdout and succeed.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "reactor: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    // Start-up and warnings by default; RUST_LOG=info adds one access line per
+    // request, debug each connection's life, trace every state transition.
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,reactor::access=warn"),
+    )
+    .init();
+
+    let config = match config_from(cli) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("reactor: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match reactor::server::bind(config.addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("reactor: cannot listen on {}: {e}", config.addr);
+            return ExitCode::from(2);
+        }
+    };
+    match reactor::server::serve(listener, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reactor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

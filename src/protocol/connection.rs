@@ -1,0 +1,776 @@
+//! One HTTP/1.1 connection as a state machine, with no I/O.
+//!
+//! Rule: nothing here touches a socket, a thread or the clock. The driver feeds bytes
+//! in ([`Connection::handle_bytes`]), takes complete requests out
+//! ([`Connection::poll_request`]), hands back their responses
+//! ([`Connection::respond`]), and copies [`Connection::poll_output`] to the socket,
+//! reporting how much went ([`Connection::consume_output`]). Time comes in as a
+//! [`Now`]; the driver asks [`Connection::deadline`] when to call
+//! [`Connection::handle_timeout`].
+//!
+//! Order: every request gets a *slot* when its head is parsed. Responses leave
+//! strictly in slot order, so a late response (`/delay`) holds back the ones behind
+//! it and no response is ever split by, or mixed with, another's bytes.
+//!
+//! Backpressure: at most [`MAX_IN_FLIGHT`] requests are parsed ahead of their
+//! responses, at most [`OUTPUT_HIGH_WATER`] bytes of output are queued before the
+//! connection stops serializing (and reading), and unparsed input is capped, so a
+//! client that pipelines without reading costs a bounded amount of memory.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::body::{BodyDecoder, BodyFraming, BodyLimits};
+use super::date::Now;
+use super::reject::Reject;
+use super::request::{parse_head, Method, Parsed, RequestHead, Version};
+use super::response::{self, BodyOut, FileBody, Framing, Response};
+use crate::config::{Limits, Timeouts};
+use crate::stats::Stats;
+
+/// Requests parsed ahead of their responses (pipelining depth served at once).
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Queued output above which the connection stops producing more.
+pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
+/// Unparsed input kept at most (beyond the head limit) before reading pauses.
+pub const INPUT_SLACK: usize = 64 * 1024;
+
+/// What a connection needs to know about the server's policy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Settings {
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    /// `false` answers every request with `Connection: close` (`--no-keep-alive`).
+    pub keep_alive: bool,
+}
+
+/// A complete request, body received, ready for the router.
+#[derive(Debug)]
+pub struct Request {
+    /// Position on its connection; give it back to [`Connection::respond`].
+    pub seq: u64,
+    pub head: RequestHead,
+    /// Body bytes received (the body itself is not kept).
+    pub body_len: u64,
+}
+
+impl Deref for Request {
+    type Target = RequestHead;
+    fn deref(&self) -> &RequestHead {
+        &self.head
+    }
+}
+
+/// The next bytes to send.
+#[derive(Debug)]
+pub enum Output<'a> {
+    /// Bytes from the output buffer.
+    Bytes(&'a [u8]),
+    /// A file range: copy it (or `sendfile` it), then report the count.
+    File {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+}
+
+/// What the driver should do with the socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Keep serving.
+    Open,
+    /// All output is sent: shut down the write side, then read and discard until
+    /// EOF or the deadline, so the client reads our last response, not a reset.
+    Linger,
+    /// Close the socket.
+    Closed,
+}
+
+/// The input side of the connection, named for what it is doing now.
+#[derive(Debug)]
+enum State {
+    /// Waiting for the next request head (or for room to parse it).
+    ReadingHead,
+    /// Reading the body of the request in the last slot.
+    ReadingBody {
+        decoder: BodyDecoder,
+        head: RequestHead,
+        seq: u64,
+    },
+    /// No more requests will be read; finishing the responses already accepted.
+    Closing,
+    /// Output done and write side shut: draining input until EOF or `until`.
+    Lingering { until: Instant },
+    /// Finished; the driver closes the socket.
+    Closed,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::ReadingHead => "ReadingHead",
+            Self::ReadingBody { .. } => "ReadingBody",
+            Self::Closing => "Closing",
+            Self::Lingering { .. } => "Lingering",
+            Self::Closed => "Closed",
+        }
+    }
+}
+
+/// `Expect: 100-continue` handling for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Continue {
+    NotWanted,
+    /// Send 100 when this request reaches the front of the queue.
+    Wanted,
+    Sent,
+}
+
+/// Where one request's response is.
+#[derive(Debug)]
+enum SlotState {
+    /// The body is still arriving.
+    Receiving(Continue),
+    /// Handed to the router; waiting for [`Connection::respond`].
+    Routing,
+    /// Answered, waiting for the responses ahead of it.
+    Ready(Response),
+}
+
+/// One request's place in the response order.
+#[derive(Debug)]
+struct Slot {
+    seq: u64,
+    state: SlotState,
+    close_after: bool,
+    confirm_keep_alive: bool,
+    head_request: bool,
+    request_id: Option<Vec<u8>>,
+    received_at: Instant,
+    /// `METHOD target VERSION` for the access log, kept only when it is enabled.
+    request_line: Option<String>,
+}
+
+/// Why a timer fired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expiry {
+    Head,
+    Body,
+    Idle,
+    WriteStall,
+    LingerOver,
+}
+
+/// The HTTP/1.1 state of one connection.
+pub struct Connection {
+    settings: Settings,
+    stats: Arc<Stats>,
+    peer: Option<SocketAddr>,
+    /// A number for logs: the token in the reactor, a counter elsewhere.
+    id: usize,
+    state: State,
+    input: Vec<u8>,
+    input_pos: usize,
+    slots: VecDeque<Slot>,
+    ready: VecDeque<Request>,
+    out: Vec<u8>,
+    out_pos: usize,
+    file: Option<FileBody>,
+    next_seq: u64,
+    requests_started: u64,
+    peer_eof: bool,
+    shutting_down: bool,
+    /// Input was refused or thrown away, so closing must linger.
+    must_linger: bool,
+    head_started: Option<Instant>,
+    body_progress_at: Instant,
+    idle_since: Instant,
+    write_progress_at: Instant,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.id)
+            .field("state", &self.state.name())
+            .field("slots", &self.slots.len())
+            .field("pending_output", &self.pending_output())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A new connection, opened at `now`.
+    pub fn new(
+        settings: Settings,
+        stats: Arc<Stats>,
+        peer: Option<SocketAddr>,
+        id: usize,
+        now: Instant,
+    ) -> Self {
+        Self {
+            settings,
+            stats,
+            peer,
+            id,
+            state: State::ReadingHead,
+            input: Vec::new(),
+            input_pos: 0,
+            slots: VecDeque::new(),
+            ready: VecDeque::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            file: None,
+            next_seq: 0,
+            requests_started: 0,
+            peer_eof: false,
+            shutting_down: false,
+            must_linger: false,
+            head_started: None,
+            body_progress_at: now,
+            idle_since: now,
+            write_progress_at: now,
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------
+
+    /// Bytes read from the client.
+    pub fn handle_bytes(&mut self, bytes: &[u8], now: &Now) {
+        if bytes.is_empty() {
+            return;
+        }
+        match self.state {
+            State::ReadingHead | State::ReadingBody { .. } => self.input.extend_from_slice(bytes),
+            // Not ours to parse any more; only note that closing must linger.
+            State::Closing | State::Lingering { .. } => self.must_linger = true,
+            State::Closed => {}
+        }
+        self.advance(now);
+    }
+
+    /// The client shut down its write side (read returned 0).
+    pub fn handle_eof(&mut self, now: &Now) {
+        self.peer_eof = true;
+        if let State::Lingering { .. } = self.state {
+            self.set_state(State::Closed);
+        }
+        self.advance(now);
+    }
+
+    /// The response to request `seq`. Responses may come in any order; they are
+    /// sent in request order.
+    pub fn respond(&mut self, seq: u64, response: Response, now: &Now) {
+        let Some(front) = self.slots.front().map(|s| s.seq) else {
+            return;
+        };
+        let Some(slot) = seq
+            .checked_sub(front)
+            .and_then(|i| self.slots.get_mut(i as usize))
+        else {
+            return;
+        };
+        debug_assert!(matches!(slot.state, SlotState::Routing));
+        slot.state = SlotState::Ready(response);
+        self.advance(now);
+    }
+
+    /// `n` bytes of [`Connection::poll_output`] were written.
+    pub fn consume_output(&mut self, n: usize, now: &Now) {
+        if n == 0 {
+            return;
+        }
+        self.write_progress_at = now.instant;
+        if self.out_pos < self.out.len() {
+            self.out_pos = (self.out_pos + n).min(self.out.len());
+            if self.out_pos == self.out.len() {
+                // Reuse the buffer: no allocation for the next response.
+                self.out.clear();
+                self.out_pos = 0;
+            } else if self.out_pos > OUTPUT_HIGH_WATER {
+                self.out.drain(..self.out_pos);
+                self.out_pos = 0;
+            }
+        } else if let Some(file) = &mut self.file {
+            let n = (n as u64).min(file.len);
+            file.offset += n;
+            file.len -= n;
+            if file.len == 0 {
+                self.file = None;
+            }
+        }
+        if !self.has_output() && self.slots.is_empty() {
+            self.idle_since = now.instant;
+        }
+        self.advance(now);
+    }
+
+    /// A timer fired. Harmless when nothing is due: the connection re-checks its
+    /// own [`Connection::deadline`].
+    pub fn handle_timeout(&mut self, now: &Now) {
+        let Some((at, expiry)) = self.next_expiry() else {
+            return;
+        };
+        if at > now.instant {
+            return;
+        }
+        log::debug!(
+            "conn {}: {:?} timeout in {}",
+            self.id,
+            expiry,
+            self.state.name()
+        );
+        match expiry {
+            Expiry::Head | Expiry::Body => self.reject(Reject::Timeout, now),
+            Expiry::Idle | Expiry::WriteStall | Expiry::LingerOver => self.set_state(State::Closed),
+        }
+        self.advance(now);
+    }
+
+    /// The server is shutting down: answer what was received, then close.
+    pub fn handle_shutdown(&mut self, now: &Now) {
+        self.shutting_down = true;
+        if let Some(last) = self.slots.back_mut() {
+            if !matches!(last.state, SlotState::Receiving(_)) {
+                last.close_after = true;
+            }
+        }
+        if let State::ReadingHead = self.state {
+            self.set_state(State::Closing);
+        }
+        self.advance(now);
+    }
+
+    // ---- outputs ------------------------------------------------------------------
+
+    /// The next complete request, in arrival order.
+    pub fn poll_request(&mut self) -> Option<Request> {
+        self.ready.pop_front()
+    }
+
+    /// The next bytes to send, if any.
+    pub fn poll_output(&self) -> Option<Output<'_>> {
+        if self.out_pos < self.out.len() {
+            Some(Output::Bytes(&self.out[self.out_pos..]))
+        } else {
+            self.file.as_ref().map(|f| Output::File {
+                file: &f.file,
+                offset: f.offset,
+                len: f.len,
+            })
+        }
+    }
+
+    /// The connection wants to read: it is not closed, not waiting for the client to
+    /// read what it already sent, and has room for more input.
+    pub fn wants_read(&self) -> bool {
+        if self.peer_eof {
+            return false;
+        }
+        match self.state {
+            State::ReadingHead | State::ReadingBody { .. } => {
+                let room = self.settings.limits.max_head + INPUT_SLACK;
+                self.input.len() - self.input_pos < room
+                    && self.pending_output() < OUTPUT_HIGH_WATER
+            }
+            State::Closing | State::Lingering { .. } => true,
+            State::Closed => false,
+        }
+    }
+
+    /// The connection has output to send.
+    pub fn wants_write(&self) -> bool {
+        self.has_output()
+    }
+
+    /// What the driver should do with the socket.
+    pub fn phase(&self) -> Phase {
+        match self.state {
+            State::Lingering { .. } => Phase::Linger,
+            State::Closed => Phase::Closed,
+            _ => Phase::Open,
+        }
+    }
+
+    /// When [`Connection::handle_timeout`] must be called next.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.next_expiry().map(|(at, _)| at)
+    }
+
+    /// Requests parsed whose responses have not been fully queued yet.
+    pub fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    // ---- the machine ----------------------------------------------------------------
+
+    fn set_state(&mut self, next: State) {
+        log::trace!("conn {}: {} -> {}", self.id, self.state.name(), next.name());
+        self.state = next;
+    }
+
+    fn has_output(&self) -> bool {
+        self.out_pos < self.out.len() || self.file.is_some()
+    }
+
+    fn pending_output(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Parses what it can, queues what is answered, and settles the state. Every
+    /// input ends here, so the rules of progress live in one place.
+    fn advance(&mut self, now: &Now) {
+        loop {
+            match &mut self.state {
+                State::ReadingHead => {
+                    if self.shutting_down {
+                        self.set_state(State::Closing);
+                        continue;
+                    }
+                    if self.slots.len() >= MAX_IN_FLIGHT {
+                        break;
+                    }
+                    let unparsed = &self.input[self.input_pos..];
+                    if unparsed.is_empty() {
+                        if self.peer_eof {
+                            self.set_state(State::Closing);
+                        }
+                        break;
+                    }
+                    match parse_head(unparsed, &self.settings.limits) {
+                        Ok(Parsed::Complete { value, consumed }) => {
+                            self.input_pos += consumed;
+                            self.head_started = None;
+                            self.begin_request(value, now);
+                        }
+                        Ok(Parsed::Incomplete) => {
+                            if self.peer_eof {
+                                // A partial head that can never complete.
+                                self.input_pos = self.input.len();
+                                self.set_state(State::Closing);
+                            } else {
+                                self.head_started.get_or_insert(now.instant);
+                            }
+                            break;
+                        }
+                        Err(reject) => {
+                            self.reject(reject, now);
+                            break;
+                        }
+                    }
+                }
+                State::ReadingBody { decoder, .. } => {
+                    let unparsed = &self.input[self.input_pos..];
+                    let result = if unparsed.is_empty() {
+                        Ok(super::body::Progress {
+                            consumed: 0,
+                            done: decoder.is_done(),
+                        })
+                    } else {
+                        decoder.decode(unparsed)
+                    };
+                    match result {
+                        Ok(progress) => {
+                            self.input_pos += progress.consumed;
+                            if progress.consumed > 0 {
+                                self.body_progress_at = now.instant;
+                                self.client_is_sending_body();
+                            }
+                            if progress.done {
+                                self.finish_body();
+                            } else {
+                                if self.peer_eof {
+                                    self.reject(Reject::IncompleteBody, now);
+                                }
+                                break;
+                            }
+                        }
+                        Err(reject) => {
+                            self.reject(reject, now);
+                            break;
+                        }
+                    }
+                }
+                State::Closing | State::Lingering { .. } | State::Closed => {
+                    if self.input_pos < self.input.len() {
+                        self.must_linger = true;
+                    }
+                    self.input_pos = self.input.len();
+                    break;
+                }
+            }
+        }
+        self.compact_input();
+        self.flush_slots(now);
+        self.settle(now);
+    }
+
+    /// A head arrived: give it a slot, then read its body or dispatch it.
+    fn begin_request(&mut self, head: RequestHead, now: &Now) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.requests_started += 1;
+        let limits = &self.settings.limits;
+        let close_after = !self.settings.keep_alive
+            || head.client_wants_close
+            || self.shutting_down
+            || self.requests_started >= limits.max_requests_per_connection;
+        let request_line = log::log_enabled!(target: ACCESS_LOG, log::Level::Info).then(|| {
+            format!(
+                "{} {} {}",
+                head.method_str(),
+                head.target(),
+                head.version.as_str()
+            )
+        });
+        self.slots.push_back(Slot {
+            seq,
+            state: SlotState::Receiving(if head.expect_continue {
+                Continue::Wanted
+            } else {
+                Continue::NotWanted
+            }),
+            close_after,
+            confirm_keep_alive: head.version == Version::Http10 && !close_after,
+            head_request: head.method == Method::Head,
+            request_id: head.header("x-request-id").map(<[u8]>::to_vec),
+            received_at: now.instant,
+            request_line,
+        });
+        match head.framing {
+            BodyFraming::Empty => self.dispatch(head, seq, 0),
+            BodyFraming::Length(n) if n > limits.max_body => self.reject(Reject::BodyTooLarge, now),
+            framing => {
+                let decoder = BodyDecoder::new(
+                    framing,
+                    BodyLimits {
+                        max_body: limits.max_body,
+                        max_metadata: limits.max_chunk_metadata,
+                    },
+                );
+                self.body_progress_at = now.instant;
+                self.set_state(State::ReadingBody { decoder, head, seq });
+            }
+        }
+    }
+
+    /// Body bytes arrived before we said 100 Continue: the client is not waiting.
+    fn client_is_sending_body(&mut self) {
+        if let Some(slot) = self.slots.back_mut() {
+            if let SlotState::Receiving(c @ Continue::Wanted) = &mut slot.state {
+                *c = Continue::NotWanted;
+            }
+        }
+    }
+
+    fn finish_body(&mut self) {
+        let state = std::mem::replace(&mut self.state, State::ReadingHead);
+        if let State::ReadingBody { decoder, head, seq } = state {
+            self.dispatch(head, seq, decoder.received());
+        }
+    }
+
+    /// Hands a complete request to the router (through `poll_request`).
+    fn dispatch(&mut self, head: RequestHead, seq: u64, body_len: u64) {
+        Stats::bump(&self.stats.requests);
+        let close_after = match self.slots.back_mut() {
+            Some(slot) => {
+                slot.state = SlotState::Routing;
+                slot.close_after
+            }
+            None => true,
+        };
+        self.ready.push_back(Request {
+            seq,
+            head,
+            body_len,
+        });
+        self.set_state(if close_after {
+            State::Closing
+        } else {
+            State::ReadingHead
+        });
+    }
+
+    /// Answers with the rejection's status, then closes (after a lingering drain).
+    fn reject(&mut self, reject: Reject, now: &Now) {
+        log::debug!("conn {}: rejecting request: {reject}", self.id);
+        let response = Response::error(reject.status(), reject.reason());
+        match self.slots.back_mut() {
+            Some(slot) if matches!(slot.state, SlotState::Receiving(_)) => {
+                slot.state = SlotState::Ready(response);
+                slot.close_after = true;
+                slot.head_request = false;
+            }
+            _ => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.slots.push_back(Slot {
+                    seq,
+                    state: SlotState::Ready(response),
+                    close_after: true,
+                    confirm_keep_alive: false,
+                    head_request: false,
+                    request_id: None,
+                    received_at: now.instant,
+                    request_line: log::log_enabled!(target: ACCESS_LOG, log::Level::Info)
+                        .then(|| format!("(rejected: {})", reject.reason())),
+                });
+            }
+        }
+        self.must_linger = true;
+        self.input_pos = self.input.len();
+        self.set_state(State::Closing);
+    }
+
+    /// Moves answered responses, in order, into the output.
+    fn flush_slots(&mut self, now: &Now) {
+        while self.file.is_none() && self.pending_output() < OUTPUT_HIGH_WATER {
+            let Some(front) = self.slots.front_mut() else {
+                break;
+            };
+            match &mut front.state {
+                SlotState::Receiving(c @ Continue::Wanted) => {
+                    *c = Continue::Sent;
+                    self.start_output(now);
+                    self.out.extend_from_slice(response::CONTINUE);
+                    break;
+                }
+                SlotState::Receiving(_) | SlotState::Routing => break,
+                SlotState::Ready(_) => {
+                    if let Some(slot) = self.slots.pop_front() {
+                        self.write_slot(slot, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_output(&mut self, now: &Now) {
+        if !self.has_output() {
+            self.write_progress_at = now.instant;
+        }
+    }
+
+    fn write_slot(&mut self, slot: Slot, now: &Now) {
+        let SlotState::Ready(response) = slot.state else {
+            return;
+        };
+        self.start_output(now);
+        let status = response.status;
+        let body_len = if slot.head_request {
+            0
+        } else {
+            response.body.len()
+        };
+        let framing = Framing {
+            now,
+            close: slot.close_after,
+            confirm_keep_alive: slot.confirm_keep_alive,
+            head_request: slot.head_request,
+            request_id: slot.request_id.as_deref(),
+        };
+        if let BodyOut::File(file) = response::write_response(&mut self.out, response, &framing) {
+            self.file = Some(file);
+        }
+        self.stats.count_response(status);
+        if let Some(line) = &slot.request_line {
+            log_access(self.peer, now, line, status, body_len, slot.received_at);
+        }
+    }
+
+    /// Terminal transitions: a closing connection with nothing left to send closes
+    /// (lingering if input was refused), and a drained peer EOF ends it.
+    fn settle(&mut self, now: &Now) {
+        if !self.slots.is_empty() || self.has_output() || !self.ready.is_empty() {
+            return;
+        }
+        if let State::Closing = self.state {
+            if self.must_linger && !self.peer_eof {
+                let until = now.instant + self.settings.timeouts.linger;
+                self.set_state(State::Lingering { until });
+            } else {
+                self.set_state(State::Closed);
+            }
+        }
+    }
+
+    fn compact_input(&mut self) {
+        if self.input_pos == self.input.len() {
+            self.input.clear();
+            self.input_pos = 0;
+        } else if self.input_pos > INPUT_SLACK {
+            self.input.drain(..self.input_pos);
+            self.input_pos = 0;
+        }
+    }
+
+    fn next_expiry(&self) -> Option<(Instant, Expiry)> {
+        let t = &self.settings.timeouts;
+        if self.has_output() {
+            return Some((self.write_progress_at + t.write, Expiry::WriteStall));
+        }
+        match &self.state {
+            State::ReadingHead => {
+                if let Some(started) = self.head_started {
+                    Some((started + t.header, Expiry::Head))
+                } else if self.slots.is_empty() && self.ready.is_empty() {
+                    // Before the first request the client gets the head timeout.
+                    let wait = if self.requests_started == 0 {
+                        t.header
+                    } else {
+                        t.idle
+                    };
+                    Some((self.idle_since + wait, Expiry::Idle))
+                } else {
+                    None
+                }
+            }
+            State::ReadingBody { .. } => Some((self.body_progress_at + t.header, Expiry::Body)),
+            State::Lingering { until } => Some((*until, Expiry::LingerOver)),
+            State::Closing | State::Closed => None,
+        }
+    }
+}
+
+/// The `log` target of access lines, so they can be filtered on their own.
+pub const ACCESS_LOG: &str = "reactor::access";
+
+/// One access line: Common Log Format plus the response time.
+fn log_access(
+    peer: Option<SocketAddr>,
+    now: &Now,
+    request_line: &str,
+    status: u16,
+    bytes: u64,
+    received_at: Instant,
+) {
+    // "Sun, 06 Nov 1994 08:49:37 GMT" -> "06/Nov/1994:08:49:37 +0000"
+    let d = now.date_str();
+    let clf_date = if d.len() >= 25 {
+        format!(
+            "{}/{}/{}:{} +0000",
+            &d[5..7],
+            &d[8..11],
+            &d[12..16],
+            &d[17..25]
+        )
+    } else {
+        d.to_string()
+    };
+    let peer = peer.map_or_else(|| "-".to_string(), |p| p.ip().to_string());
+    let millis = now
+        .instant
+        .saturating_duration_since(received_at)
+        .as_secs_f64()
+        * 1e3;
+    log::info!(
+        target: ACCESS_LOG,
+        "{peer} - - [{clf_date}] \"{request_line}\" {status} {bytes} {millis:.3}ms"
+    );
+}

@@ -1,0 +1,328 @@
+//! Responses and their serialization.
+//!
+//! Rule: this file turns a [`Response`] into bytes and never reads a file: a
+//! [`Body::File`] range is handed to the I/O driver, which copies it to the socket
+//! (with `sendfile` where it can). Every response gets `Date`, `Server` and a
+//! `Content-Length` (this server always knows its body lengths, so it never needs
+//! chunked output), except where RFC 9110 forbids one (1xx, 204, 304).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::Write;
+
+use super::date::Now;
+
+/// The `Server` header value.
+pub const SERVER_NAME: &str = concat!("reactor/", env!("CARGO_PKG_VERSION"));
+
+/// A byte range of an open file, sent as the body without being read into memory.
+#[derive(Debug)]
+pub struct FileBody {
+    pub file: File,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// A response body.
+#[derive(Debug, Default)]
+pub enum Body {
+    /// No body at all (`Content-Length: 0`).
+    #[default]
+    Empty,
+    /// Bytes compiled into the binary: no allocation per response.
+    Static(&'static [u8]),
+    /// Bytes built for this response.
+    Bytes(Vec<u8>),
+    /// Part or all of a file, streamed by the driver.
+    File(FileBody),
+}
+
+impl Body {
+    /// The body length in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Empty => 0,
+            Self::Static(b) => b.len() as u64,
+            Self::Bytes(b) => b.len() as u64,
+            Self::File(f) => f.len,
+        }
+    }
+
+    /// The body has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A response as routes build it; the connection adds the framing headers.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<Cow<'static, str>>,
+    /// Extra fields (`Allow`, `Location`, `Last-Modified`...). The connection writes
+    /// Date, Server, Content-Length, Connection and X-Request-Id itself.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub body: Body,
+}
+
+impl Response {
+    /// A response with no body and no content type.
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A response with a body of the given type.
+    pub fn with_body(status: u16, content_type: impl Into<Cow<'static, str>>, body: Body) -> Self {
+        Self {
+            status,
+            content_type: Some(content_type.into()),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, body: impl Into<TextBody>) -> Self {
+        Self::with_body(status, "text/plain; charset=utf-8", body.into().0)
+    }
+
+    /// A `text/html` response.
+    pub fn html(status: u16, body: impl Into<TextBody>) -> Self {
+        Self::with_body(status, "text/html; charset=utf-8", body.into().0)
+    }
+
+    /// An error response whose short text body says what was wrong, e.g.
+    /// `404 Not Found: no such file`.
+    pub fn error(status: u16, detail: &str) -> Self {
+        Self::text(
+            status,
+            format!("{status} {}: {detail}\n", reason_phrase(status)),
+        )
+    }
+
+    /// Adds a header field.
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The status class counted in `/stats` (1 to 5).
+    pub fn class(&self) -> usize {
+        usize::from(self.status / 100).clamp(1, 5)
+    }
+
+    /// The status forbids a body and a Content-Length (RFC 9110 §8.6, §15.3.5, §15.4.5).
+    fn has_no_content(&self) -> bool {
+        self.status < 200 || self.status == 204 || self.status == 304
+    }
+}
+
+/// Lets `Response::text` take static strings without allocating and built ones too.
+pub struct TextBody(Body);
+
+impl From<&'static str> for TextBody {
+    fn from(s: &'static str) -> Self {
+        Self(Body::Static(s.as_bytes()))
+    }
+}
+
+impl From<String> for TextBody {
+    fn from(s: String) -> Self {
+        Self(Body::Bytes(s.into_bytes()))
+    }
+}
+
+impl From<Vec<u8>> for TextBody {
+    fn from(b: Vec<u8>) -> Self {
+        Self(Body::Bytes(b))
+    }
+}
+
+/// What the connection decided about the message around a response.
+#[derive(Clone, Copy, Debug)]
+pub struct Framing<'a> {
+    pub now: &'a Now,
+    /// Send `Connection: close` (and close after this response).
+    pub close: bool,
+    /// The request was HTTP/1.0 with keep-alive, which must be confirmed explicitly.
+    pub confirm_keep_alive: bool,
+    /// The request was HEAD: same headers, no body.
+    pub head_request: bool,
+    /// Echoed unchanged as `X-Request-Id`.
+    pub request_id: Option<&'a [u8]>,
+}
+
+/// The reason phrase for a status code.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// The interim response sent before reading a body the client is holding back.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Appends the status line and header section of `response` to `out`.
+pub fn write_head(out: &mut Vec<u8>, response: &Response, framing: &Framing<'_>) {
+    let mut number = itoa::Buffer::new();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(number.format(response.status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(response.status).as_bytes());
+    out.extend_from_slice(b"\r\nServer: ");
+    out.extend_from_slice(SERVER_NAME.as_bytes());
+    out.extend_from_slice(b"\r\nDate: ");
+    out.extend_from_slice(&framing.now.date);
+    out.extend_from_slice(b"\r\n");
+    if let Some(content_type) = &response.content_type {
+        header_line(out, "Content-Type", content_type.as_bytes());
+    }
+    if !response.has_no_content() {
+        let length = number.format(response.body.len());
+        header_line(out, "Content-Length", length.as_bytes());
+    }
+    if framing.close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if framing.confirm_keep_alive {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    if let Some(id) = framing.request_id {
+        header_line(out, "X-Request-Id", id);
+    }
+    for (name, value) in &response.headers {
+        header_line(out, name, value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Where the body goes once the head is written.
+pub enum BodyOut {
+    /// Nothing more to send.
+    Done,
+    /// The file range must follow the head.
+    File(FileBody),
+}
+
+/// Appends the whole response to `out`, except a file body, which is returned.
+pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'_>) -> BodyOut {
+    write_head(out, &response, framing);
+    if framing.head_request || response.has_no_content() {
+        return BodyOut::Done;
+    }
+    match response.body {
+        Body::Empty => BodyOut::Done,
+        Body::Static(bytes) => {
+            out.extend_from_slice(bytes);
+            BodyOut::Done
+        }
+        Body::Bytes(bytes) => {
+            out.extend_from_slice(&bytes);
+            BodyOut::Done
+        }
+        Body::File(file) if file.len == 0 => BodyOut::Done,
+        Body::File(file) => BodyOut::File(file),
+    }
+}
+
+fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    // Writing to a Vec cannot fail.
+    let _ = out.write_all(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::date::DateCache;
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    fn now() -> Now {
+        DateCache::new().now(
+            Instant::now(),
+            UNIX_EPOCH + Duration::from_secs(784_111_777),
+        )
+    }
+
+    #[test]
+    fn serializes_head_and_body_with_framing_headers() {
+        let now = now();
+        let mut out = Vec::new();
+        let framing = Framing {
+            now: &now,
+            close: false,
+            confirm_keep_alive: false,
+            head_request: false,
+            request_id: Some(b"abc-1"),
+        };
+        write_response(&mut out, Response::text(200, "Hello, world!"), &framing);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: {SERVER_NAME}\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\nContent-Length: 13\r\n\
+                 X-Request-Id: abc-1\r\n\r\nHello, world!"
+            )
+        );
+    }
+
+    #[test]
+    fn head_requests_get_the_length_but_no_body() {
+        let now = now();
+        let mut out = Vec::new();
+        let framing = Framing {
+            now: &now,
+            close: true,
+            confirm_keep_alive: false,
+            head_request: true,
+            request_id: None,
+        };
+        write_response(&mut out, Response::text(200, "Hello, world!"), &framing);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("Content-Length: 13\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn not_modified_has_no_length() {
+        let now = now();
+        let mut out = Vec::new();
+        let framing = Framing {
+            now: &now,
+            close: false,
+            confirm_keep_alive: false,
+            head_request: false,
+            request_id: None,
+        };
+        write_response(&mut out, Response::empty(304), &framing);
+        assert!(!String::from_utf8(out).unwrap().contains("Content-Length"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The built-in site: `/`, `/hello`, `/echo`, `/delay/{ms}`, `/spin/{ms}`, `/stats`.
+//!
+//! Rule: each route is a plain function of the request; none of them waits. `/delay`
+//! returns *when* to answer and leaves the waiting to the driver; `/spin` is the one
+//! route that deliberately burns the CPU of whoever calls it.
+
+use std::fmt::Write;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use super::{Ctx, Reply};
+use crate::protocol::{Request, Response};
+use crate::stats;
+
+/// Longest `/delay` accepted, in milliseconds.
+pub const MAX_DELAY_MS: u64 = 60_000;
+/// Longest `/spin` accepted, in milliseconds.
+pub const MAX_SPIN_MS: u64 = 10_000;
+
+const INDEX_HTML: &str = include_str!("index.html");
+
+/// `/`: what this server is, which model runs it, and links to the routes.
+pub fn index(ctx: &Ctx<'_>) -> Response {
+    Response::html(200, INDEX_HTML.replace("{model}", ctx.model.name()))
+}
+
+/// `/hello`: the benchmark target. A static body, so no allocation.
+pub fn hello() -> Response {
+    Response::text(200, "Hello, world!")
+}
+
+/// `/echo`: the request as the server saw it.
+pub fn echo(req: &Request) -> Response {
+    let mut text = String::with_capacity(256);
+    let _ = writeln!(
+        text,
+        "{} {} {}",
+        req.method_str(),
+        req.target(),
+        req.version.as_str()
+    );
+    for (name, value) in req.headers() {
+        let _ = writeln!(text, "{name}: {}", String::from_utf8_lossy(value));
+    }
+    let _ = writeln!(text, "\nbody-length: {}", req.body_len);
+    Response::text(200, text)
+}
+
+/// `/delay/{ms}`: answers after `ms` milliseconds.
+pub fn delay(ms: &str) -> Reply {
+    match parse_ms(ms, MAX_DELAY_MS) {
+        Ok(ms) => Reply::After(
+            Duration::from_millis(ms),
+            Response::text(200, format!("delayed {ms} ms\n")),
+        ),
+        Err(why) => Reply::Now(Response::error(400, &why)),
+    }
+}
+
+/// `/spin/{ms}`: computes for `ms` milliseconds of CPU time on the calling thread,
+/// then answers. In the reactor this stalls every other client; with a thread per
+/// connection the kernel spreads it over the cores.
+pub fn spin(ms: &str) -> Response {
+    match parse_ms(ms, MAX_SPIN_MS) {
+        Ok(ms) => {
+            let start = Instant::now();
+            let budget = Duration::from_millis(ms);
+            let mut state = 0x9e37_79b9_7f4a_7c15u64;
+            let mut rounds = 0u64;
+            while start.elapsed() < budget {
+                for _ in 0..1000 {
+                    // xorshift: cheap work the optimiser cannot remove.
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                }
+                rounds += 1;
+                black_box(state);
+            }
+            Response::text(200, format!("spun {ms} ms ({rounds} rounds, {state:x})\n"))
+        }
+        Err(why) => Response::error(400, &why),
+    }
+}
+
+/// `/stats`: counters as JSON.
+pub fn stats(ctx: &Ctx<'_>) -> Response {
+    let json = stats::to_json(
+        &ctx.stats.snapshot(),
+        ctx.model.name(),
+        ctx.uptime.as_secs_f64(),
+    );
+    Response::with_body(
+        200,
+        "application/json",
+        crate::protocol::Body::Bytes(json.into_bytes()),
+    )
+}
+
+fn parse_ms(text: &str, max: u64) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(ms) if ms <= max && text.bytes().all(|b| b.is_ascii_digit()) => Ok(ms),
+        _ => Err(format!("expected a number of milliseconds from 0 to {max}")),
+    }
+}

@@ -1,0 +1,182 @@
+//! The blocking driver: one connection on one thread, with blocking reads and
+//! writes. The threaded and iterative models both call [`serve`]; they differ only
+//! in how many of these run at once.
+//!
+//! Rule: the same steps as the reactor's `drive` (read, route, write), with the
+//! waiting done by the kernel: socket timeouts stand in for the reactor's timers,
+//! and `/delay` sleeps this thread.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::io_util::{interrupted, timed_out, write_output};
+use super::App;
+use crate::protocol::{DateCache, Phase};
+use crate::routes::{self, Reply};
+use crate::stats::Stats;
+
+/// How often a blocked read wakes up to check for a shutdown request.
+const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+/// Read buffer per connection.
+const BUFFER_SIZE: usize = 16 * 1024;
+
+/// Serves one connection until it closes. I/O errors end this connection only.
+pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool) -> io::Result<()> {
+    let peer = stream.peer_addr()?;
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    let mut dates = DateCache::new();
+    let mut conn = app.new_connection(peer, id, Instant::now());
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut told_shutdown = false;
+    let write_timeout = app.config.timeouts.write;
+    stream.set_write_timeout(Some(write_timeout))?;
+    log::debug!("conn {id}: accepted {peer}");
+
+    loop {
+        let now = dates.now(Instant::now(), SystemTime::now());
+        if shutdown.load(Ordering::Relaxed) && !told_shutdown {
+            told_shutdown = true;
+            conn.handle_shutdown(&now);
+        }
+        while let Some(request) = conn.poll_request() {
+            let response = match routes::route(&request, &app.ctx(now.instant)) {
+                Reply::Now(response) => response,
+                Reply::After(wait, response) => {
+                    thread::sleep(wait);
+                    response
+                }
+            };
+            let now = dates.now(Instant::now(), SystemTime::now());
+            conn.respond(request.seq, response, &now);
+        }
+        while let Some(output) = conn.poll_output() {
+            match write_output(&mut stream, output) {
+                Ok(n) => {
+                    Stats::add(&app.stats.bytes_out, n as u64);
+                    let now = dates.now(Instant::now(), SystemTime::now());
+                    conn.consume_output(n, &now);
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(e) if timed_out(&e) => {
+                    log::debug!("conn {id}: write stalled; dropping {peer}");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match conn.phase() {
+            Phase::Closed => {
+                log::debug!("conn {id}: closed {peer}");
+                return Ok(());
+            }
+            Phase::Linger => {
+                let _ = stream.shutdown(Shutdown::Write);
+            }
+            Phase::Open => {}
+        }
+        if !conn.wants_read() {
+            if conn.poll_request().is_none() && !conn.wants_write() {
+                // Nothing to read, write or route, yet not closed: only a timer can
+                // move it on (it cannot happen today; guard against a busy loop).
+                let now = dates.now(Instant::now(), SystemTime::now());
+                conn.handle_timeout(&now);
+                if conn.phase() == Phase::Open && !conn.wants_read() {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
+        // Wake at the connection's deadline, or sooner to notice a shutdown.
+        let until_deadline = conn
+            .deadline()
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(SHUTDOWN_CHECK);
+        let wait = until_deadline.clamp(Duration::from_millis(1), SHUTDOWN_CHECK);
+        stream.set_read_timeout(Some(wait))?;
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                let now = dates.now(Instant::now(), SystemTime::now());
+                conn.handle_eof(&now);
+            }
+            Ok(n) => {
+                Stats::add(&app.stats.bytes_in, n as u64);
+                let now = dates.now(Instant::now(), SystemTime::now());
+                conn.handle_bytes(&buf[..n], &now);
+            }
+            Err(e) if interrupted(&e) => {}
+            Err(e) if timed_out(&e) => {
+                let now = dates.now(Instant::now(), SystemTime::now());
+                conn.handle_timeout(&now);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The accept loop of the blocking models. The listener stays non-blocking and is
+/// watched by a small `mio::Poll` together with the signal source, so a signal
+/// interrupts accepting at once; each accepted socket is handed to `serve_one`
+/// (which switches it to blocking). Returns when a shutdown was requested.
+pub fn accept_until_shutdown(
+    listener: std::net::TcpListener,
+    shutdown: &mut super::signals::Shutdown,
+    mut may_accept: impl FnMut() -> bool,
+    mut serve_one: impl FnMut(TcpStream),
+) -> io::Result<()> {
+    use mio::{Events, Interest, Poll, Token};
+    const LISTENER: Token = Token(0);
+    const SIGNALS: Token = Token(1);
+    /// How often to look again when `may_accept` said no.
+    const RECHECK: Duration = Duration::from_millis(10);
+
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    let mut poll = Poll::new()?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    poll.registry()
+        .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
+    let mut events = Events::with_capacity(16);
+    let mut backed_up = false;
+    loop {
+        let timeout = backed_up.then_some(RECHECK);
+        match poll.poll(&mut events, timeout) {
+            Err(e) if interrupted(&e) => continue,
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        shutdown.drain_pending();
+        if shutdown.requested() {
+            return Ok(());
+        }
+        // Accept until the queue is empty (edge-triggered), or until told to wait.
+        backed_up = false;
+        loop {
+            if !may_accept() {
+                backed_up = true;
+                break;
+            }
+            match listener.accept() {
+                Ok((stream, _peer)) => {
+                    // mio hands out non-blocking sockets; convert to std for blocking I/O.
+                    let stream = TcpStream::from(std::os::fd::OwnedFd::from(stream));
+                    serve_one(stream);
+                    if shutdown.requested() {
+                        return Ok(());
+                    }
+                }
+                Err(e) if super::io_util::would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
+                Err(e) if super::io_util::out_of_resources(&e) => {
+                    log::warn!("accept: {e}; retrying shortly");
+                    backed_up = true;
+                    break;
+                }
+                Err(e) => log::debug!("accept: {e}"),
+            }
+        }
+    }
+}

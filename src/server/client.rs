@@ -1,0 +1,149 @@
+//! One reactor client: a non-blocking socket, its protocol state, and what the loop
+//! knows about its readiness.
+//!
+//! Rule: no parsing and no HTTP decisions. Reads and writes are edge-triggered, so
+//! they run until `WouldBlock`, but on a budget: a client that always has more to
+//! say gets its turn cut, and is revisited before the loop sleeps again.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, SocketAddr};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use super::io_util::{interrupted, would_block, write_output};
+use crate::protocol::{Connection, Now};
+use crate::stats::Stats;
+
+/// Reads per readiness event before the client yields to the others.
+pub const READS_PER_TURN: usize = 4;
+/// Writes per readiness event before the client yields to the others.
+pub const WRITES_PER_TURN: usize = 8;
+
+/// How a read or write burst ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drained {
+    /// The socket has no more data or room: wait for the next edge.
+    WouldBlock,
+    /// The peer closed its side (reads only).
+    Eof,
+    /// The connection wants no more (backpressure, or nothing left to write).
+    Satisfied,
+    /// The budget ran out with the socket still ready: come back before sleeping.
+    BudgetSpent,
+}
+
+/// A connection in the reactor's slab.
+pub struct Client {
+    pub stream: TcpStream,
+    pub conn: Connection,
+    pub peer: SocketAddr,
+    /// Tells this connection from an earlier one that had the same slab key.
+    pub generation: u64,
+    /// Interest currently registered with the poller.
+    pub registered: Interest,
+    /// The last edge said readable and no read has hit `WouldBlock` since.
+    pub readable: bool,
+    /// The socket had room last time we wrote (a fresh socket does).
+    pub writable: bool,
+    /// `shutdown(Write)` was done for a lingering close.
+    pub write_shut: bool,
+    /// The earliest timer entry scheduled for this connection.
+    pub scheduled: Option<Instant>,
+}
+
+impl Client {
+    /// A client for a socket just accepted.
+    pub fn new(stream: TcpStream, conn: Connection, peer: SocketAddr, generation: u64) -> Self {
+        Self {
+            stream,
+            conn,
+            peer,
+            generation,
+            registered: Interest::READABLE,
+            readable: true,
+            writable: true,
+            write_shut: false,
+            scheduled: None,
+        }
+    }
+
+    /// Reads into `scratch` and feeds the connection, until `WouldBlock`, EOF,
+    /// backpressure or the budget.
+    pub fn read_burst(
+        &mut self,
+        scratch: &mut [u8],
+        now: &Now,
+        stats: &Stats,
+    ) -> io::Result<Drained> {
+        for _ in 0..READS_PER_TURN {
+            if !self.conn.wants_read() {
+                return Ok(Drained::Satisfied);
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.readable = false;
+                    self.conn.handle_eof(now);
+                    return Ok(Drained::Eof);
+                }
+                Ok(n) => {
+                    Stats::add(&stats.bytes_in, n as u64);
+                    self.conn.handle_bytes(&scratch[..n], now);
+                }
+                Err(e) if would_block(&e) => {
+                    self.readable = false;
+                    return Ok(Drained::WouldBlock);
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Drained::BudgetSpent)
+    }
+
+    /// Writes the connection's output until it is empty, `WouldBlock`, or the budget.
+    pub fn write_burst(&mut self, now: &Now, stats: &Stats) -> io::Result<Drained> {
+        for _ in 0..WRITES_PER_TURN {
+            let Some(output) = self.conn.poll_output() else {
+                return Ok(Drained::Satisfied);
+            };
+            match write_output(&mut self.stream, output) {
+                Ok(n) => {
+                    Stats::add(&stats.bytes_out, n as u64);
+                    self.conn.consume_output(n, now);
+                }
+                Err(e) if would_block(&e) => {
+                    self.writable = false;
+                    return Ok(Drained::WouldBlock);
+                }
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(if self.conn.wants_write() {
+            Drained::BudgetSpent
+        } else {
+            Drained::Satisfied
+        })
+    }
+
+    /// Starts a lingering close: no more output, keep draining input.
+    pub fn shut_write(&mut self) {
+        if !self.write_shut {
+            self.write_shut = true;
+            // The peer may already be gone; the close that follows handles that.
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// The interest the connection's state calls for: always readable (to see the
+    /// peer close, even while we wait on a timer), writable only while output waits.
+    pub fn wanted_interest(&self) -> Interest {
+        if self.conn.wants_write() && !self.write_shut {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        }
+    }
+}

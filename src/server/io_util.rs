@@ -1,0 +1,79 @@
+//! Socket helpers every driver uses: copying the core's output to a socket, and
+//! naming the error kinds the loops branch on.
+//!
+//! Rule: only `std::io` and the raw file descriptor here; no HTTP, no mio.
+
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::AsRawFd;
+
+use crate::protocol::Output;
+
+/// Largest file chunk sent in one call, so one big download cannot hog the loop.
+pub const FILE_CHUNK: u64 = 256 * 1024;
+
+/// The socket has no data (or no room) right now.
+pub fn would_block(err: &io::Error) -> bool {
+    err.kind() == ErrorKind::WouldBlock
+}
+
+/// A signal interrupted the call; retry it.
+pub fn interrupted(err: &io::Error) -> bool {
+    err.kind() == ErrorKind::Interrupted
+}
+
+/// A blocking socket's timeout expired (Linux reports `WouldBlock`, others `TimedOut`).
+pub fn timed_out(err: &io::Error) -> bool {
+    matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Out of file descriptors or kernel memory: accepting must pause, not spin.
+pub fn out_of_resources(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Writes one piece of output, returning how many bytes went.
+pub fn write_output<S: Write + AsRawFd>(stream: &mut S, output: Output<'_>) -> io::Result<usize> {
+    match output {
+        Output::Bytes(bytes) => stream.write(bytes),
+        Output::File { file, offset, len } => send_file(
+            stream.as_raw_fd(),
+            file.as_raw_fd(),
+            offset,
+            len.min(FILE_CHUNK),
+        ),
+    }
+}
+
+/// Copies a file range to a socket inside the kernel (`sendfile(2)`).
+#[cfg(target_os = "linux")]
+fn send_file(socket: i32, file: i32, offset: u64, len: u64) -> io::Result<usize> {
+    let mut off = offset as libc::off_t;
+    // SAFETY: both descriptors are open for the duration of the call (the caller
+    // holds their owners), and `off` is a valid, exclusively borrowed off_t.
+    let sent = unsafe { libc::sendfile(socket, file, &mut off, len as usize) };
+    if sent < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(sent as usize)
+    }
+}
+
+/// Portable fallback: read a chunk at the offset, then write it.
+#[cfg(not(target_os = "linux"))]
+fn send_file(socket: i32, file: i32, offset: u64, len: u64) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    // SAFETY: the descriptors stay open while the borrowed File/TcpStream live; we
+    // wrap them in ManuallyDrop so they are not closed here.
+    let file = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(file)
+    });
+    let n = file.read_at(&mut buf, offset)?;
+    let mut sock = std::mem::ManuallyDrop::new(unsafe {
+        <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(socket)
+    });
+    sock.write(&buf[..n])
+}

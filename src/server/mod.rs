@@ -1,0 +1,132 @@
+//! The I/O drivers: they move bytes between sockets and [`Connection`]s and decide
+//! who waits for what. Nothing here makes an HTTP decision.
+//!
+//! - [`reactor`]: one thread, one mio `Poll`, every connection non-blocking.
+//! - [`threaded`]: the main thread accepts; a new OS thread serves each connection.
+//! - [`iterative`]: one thread serves one connection to its end, then accepts the next.
+//!
+//! The two blocking models share [`blocking::serve`], so the three differ only in
+//! concurrency. What every model shares (settings, routing context, counters, the
+//! listening socket, signals, the start-up line) lives here and in [`signals`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Config, Model};
+use crate::protocol::{Connection, Settings};
+use crate::routes::Ctx;
+use crate::stats::{Snapshot, Stats};
+
+pub mod blocking;
+pub mod client;
+pub mod io_util;
+pub mod iterative;
+pub mod reactor;
+pub mod signals;
+pub mod threaded;
+pub mod timers;
+
+/// Pending connections the kernel queues for us (`listen(2)` backlog).
+pub const LISTEN_BACKLOG: i32 = 1024;
+
+/// What every driver shares: the configuration and the counters.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub stats: Arc<Stats>,
+    pub started: Instant,
+}
+
+impl App {
+    /// Shared state for a server with this configuration.
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            stats: Arc::new(Stats::default()),
+            started: Instant::now(),
+        }
+    }
+
+    /// The policy every connection gets.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            limits: self.config.limits,
+            timeouts: self.config.timeouts,
+            keep_alive: self.config.keep_alive,
+        }
+    }
+
+    /// A fresh protocol state machine for an accepted connection.
+    pub fn new_connection(&self, peer: SocketAddr, id: usize, now: Instant) -> Connection {
+        Connection::new(
+            self.settings(),
+            Arc::clone(&self.stats),
+            Some(peer),
+            id,
+            now,
+        )
+    }
+
+    /// What routes may know, as of `now`.
+    pub fn ctx(&self, now: Instant) -> Ctx<'_> {
+        Ctx {
+            model: self.config.model,
+            root: self.config.root.as_deref(),
+            stats: &self.stats,
+            uptime: now.saturating_duration_since(self.started),
+        }
+    }
+}
+
+/// Binds the listening socket: non-blocking, `SO_REUSEADDR` (so a restart does not
+/// wait for TIME_WAIT), and a deep backlog.
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Serves until SIGINT/SIGTERM, with the configured model, on a bound listener.
+pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
+    let app = Arc::new(App::new(config));
+    let shutdown = signals::Shutdown::install()?;
+    let addr = listener.local_addr()?;
+    log::info!(
+        "reactor listening on http://{addr}/ (model {}, pid {})",
+        app.config.model,
+        std::process::id()
+    );
+    match app.config.model {
+        Model::Reactor => reactor::run(listener, app, shutdown),
+        Model::Threaded => threaded::run(listener, app, shutdown),
+        Model::Iterative => iterative::run(listener, app, shutdown),
+    }
+}
+
+/// Logs the `--stats-interval` line: rates since the previous line, and levels now.
+pub fn log_stats_line(previous: &Snapshot, current: &Snapshot, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let requests = current.requests.saturating_sub(previous.requests);
+    let wakeups = current.poll_wakeups.saturating_sub(previous.poll_wakeups);
+    let events = current.events.saturating_sub(previous.events);
+    let per_wakeup = if wakeups == 0 {
+        0.0
+    } else {
+        events as f64 / wakeups as f64
+    };
+    log::info!(
+        "stats: {:.0} req/s, {} open connections, {:.0} wake-ups/s, {:.1} events/wake-up, {} threads",
+        requests as f64 / secs,
+        current.connections_open(),
+        wakeups as f64 / secs,
+        per_wakeup,
+        current.threads_live.max(1),
+    );
+}

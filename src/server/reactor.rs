@@ -1,0 +1,461 @@
+//! The reactor: one thread, one `mio::Poll` (epoll on Linux, kqueue on BSD/macOS)
+//! over the listener, the signal source and every connection.
+//!
+//! One turn of the loop:
+//!
+//! 1. sleep in `poll` until an event or the nearest timer deadline;
+//! 2. for each event: accept (listener), start draining (signals), or run the
+//!    client whose token fired: read, route, write, then sync its interest;
+//! 3. revisit clients whose budget ran out (so none can starve the others);
+//! 4. fire due timers: connection timeouts, `/delay` responses, accept retries;
+//! 5. close the clients marked during the turn. Removal waits until here so a slab
+//!    key is never reused while events for its old owner may still be in the batch.
+//!
+//! Rule: this file moves bytes and readiness; every HTTP decision is the core's.
+
+use std::io;
+use std::mem;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::client::{Client, Drained};
+use super::io_util::{interrupted, out_of_resources, would_block};
+use super::signals::Shutdown;
+use super::timers::{Due, Timers};
+use super::{log_stats_line, App};
+use crate::protocol::{DateCache, Now, Phase};
+use crate::routes::{self, Reply};
+use crate::stats::{Snapshot, Stats};
+
+/// The listener's token. Connection tokens are slab keys, far below these.
+const LISTENER: Token = Token(usize::MAX - 1);
+/// The signal source's token.
+const SIGNALS: Token = Token(usize::MAX - 2);
+/// Events fetched per `epoll_wait`.
+const EVENTS_CAPACITY: usize = 1024;
+/// Size of the one read buffer all clients share (data is copied into the core).
+const SCRATCH_SIZE: usize = 64 * 1024;
+/// How long to wait before accepting again after running out of descriptors.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Why the listener is not being watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accepting {
+    /// Watching the listener.
+    Yes,
+    /// At `--max-connections`: resume when a connection closes.
+    PausedAtLimit,
+    /// Out of file descriptors: resume when one closes or the retry timer fires.
+    PausedNoDescriptors,
+    /// Shutting down: the listener is closed.
+    Stopped,
+}
+
+/// Runs the event loop until a shutdown signal has been handled.
+pub fn run(listener: std::net::TcpListener, app: Arc<App>, shutdown: Shutdown) -> io::Result<()> {
+    Stats::bump(&app.stats.threads_live);
+    app.stats
+        .threads_peak
+        .fetch_max(1, std::sync::atomic::Ordering::Relaxed);
+    let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown)?;
+    reactor.run()
+}
+
+struct Reactor {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    accepting: Accepting,
+    shutdown: Shutdown,
+    /// Set once a shutdown began: when the drain must end.
+    drain_deadline: Option<Instant>,
+    clients: Slab<Client>,
+    next_generation: u64,
+    timers: Timers,
+    /// Clients whose budget ran out this turn.
+    revisit: Vec<usize>,
+    /// Clients to close at the end of this turn.
+    closing: Vec<usize>,
+    app: Arc<App>,
+    dates: DateCache,
+    scratch: Vec<u8>,
+    last_stats: (Instant, Snapshot),
+}
+
+impl Reactor {
+    fn new(mut listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
+        let mut timers = Timers::new();
+        if let Some(every) = app.config.stats_interval {
+            timers.schedule(Instant::now() + every, Due::StatsLine);
+        }
+        Ok(Self {
+            poll,
+            listener: Some(listener),
+            accepting: Accepting::Yes,
+            shutdown,
+            drain_deadline: None,
+            clients: Slab::with_capacity(1024),
+            next_generation: 0,
+            timers,
+            revisit: Vec::new(),
+            closing: Vec::new(),
+            last_stats: (Instant::now(), app.stats.snapshot()),
+            app,
+            dates: DateCache::new(),
+            scratch: vec![0; SCRATCH_SIZE],
+        })
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if interrupted(&e) {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = self.dates.now(Instant::now(), SystemTime::now());
+            Stats::bump(&self.app.stats.poll_wakeups);
+            Stats::add(&self.app.stats.events, events.iter().count() as u64);
+
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(&now),
+                    SIGNALS => self.begin_shutdown(&now),
+                    Token(key) => {
+                        let Some(client) = self.clients.get_mut(key) else {
+                            continue; // a stale event for a client already closed
+                        };
+                        // Errors and hang-ups show up as readiness: the next read or
+                        // write reports them precisely.
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            client.readable = true;
+                        }
+                        if event.is_writable() || event.is_write_closed() || event.is_error() {
+                            client.writable = true;
+                        }
+                        self.drive(key, &now);
+                    }
+                }
+            }
+            for key in mem::take(&mut self.revisit) {
+                self.drive(key, &now);
+            }
+            self.fire_timers(&now);
+            self.close_marked();
+
+            if let Some(deadline) = self.drain_deadline {
+                if self.clients.is_empty() {
+                    log::info!("all connections finished; exiting");
+                    return Ok(());
+                }
+                if now.instant >= deadline {
+                    log::warn!(
+                        "drain deadline passed; closing {} connections",
+                        self.clients.len()
+                    );
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Zero when some client still has budgeted work, else until the nearest timer.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.revisit.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let mut next = self.timers.next_deadline();
+        if let Some(drain) = self.drain_deadline {
+            next = Some(next.map_or(drain, |t| t.min(drain)));
+        }
+        next.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Accepts every queued connection (edge-triggered: one event may stand for many).
+    fn accept_all(&mut self, now: &Now) {
+        while self.accepting == Accepting::Yes {
+            if self.clients.len() >= self.app.config.max_connections {
+                log::warn!(
+                    "at --max-connections ({}): pausing accept until a connection closes",
+                    self.app.config.max_connections
+                );
+                self.pause_accepting(Accepting::PausedAtLimit);
+                return;
+            }
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer, now),
+                Err(e) if would_block(&e) => return,
+                Err(e) if interrupted(&e) => {}
+                Err(e) if out_of_resources(&e) => {
+                    log::warn!("accept: {e}; pausing accept until a connection closes");
+                    self.pause_accepting(Accepting::PausedNoDescriptors);
+                    self.timers
+                        .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
+                    return;
+                }
+                // ECONNABORTED and friends: that client is gone, the next may not be.
+                Err(e) => log::debug!("accept: {e}"),
+            }
+        }
+    }
+
+    fn add_client(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, now: &Now) {
+        // Responses are written whole; Nagle would only delay the last segment.
+        let _ = stream.set_nodelay(true);
+        let entry = self.clients.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+        {
+            log::warn!("register {peer}: {e}");
+            return;
+        }
+        self.next_generation += 1;
+        let conn = self.app.new_connection(peer, key, now.instant);
+        entry.insert(Client::new(stream, conn, peer, self.next_generation));
+        Stats::bump(&self.app.stats.connections_accepted);
+        log::debug!("conn {key}: accepted {peer}");
+        if self.drain_deadline.is_some() {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.conn.handle_shutdown(now);
+            }
+        }
+        // The request may already be waiting: edge-triggered sockets that were
+        // readable before registration still report it, but reading now saves a turn.
+        self.drive(key, now);
+    }
+
+    fn pause_accepting(&mut self, why: Accepting) {
+        if let Some(listener) = &mut self.listener {
+            let _ = self.poll.registry().deregister(listener);
+        }
+        self.accepting = why;
+    }
+
+    fn resume_accepting(&mut self, now: &Now) {
+        if let Some(listener) = &mut self.listener {
+            if self
+                .poll
+                .registry()
+                .register(listener, LISTENER, Interest::READABLE)
+                .is_ok()
+            {
+                log::info!("resuming accept");
+                self.accepting = Accepting::Yes;
+                // Clients queued while we were paused raised no new edge.
+                self.accept_all(now);
+            }
+        }
+    }
+
+    /// First signal: stop accepting, ask every connection to finish, set the
+    /// drain deadline. (A second signal never gets here: its handler exits.)
+    fn begin_shutdown(&mut self, now: &Now) {
+        self.shutdown.drain_pending();
+        if !self.shutdown.requested() || self.drain_deadline.is_some() {
+            return;
+        }
+        self.drain_deadline = Some(now.instant + self.app.config.drain_timeout);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accepting = Accepting::Stopped;
+        log::info!(
+            "shutting down: {} connections to finish (at most {:?})",
+            self.clients.len(),
+            self.app.config.drain_timeout
+        );
+        let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.conn.handle_shutdown(now);
+            }
+            self.drive(key, now);
+        }
+    }
+
+    /// Runs one client as far as it can go this turn: read, route, write, repeat
+    /// while progress is possible and the budget lasts; then sync interest and timer.
+    fn drive(&mut self, key: usize, now: &Now) {
+        let app = Arc::clone(&self.app);
+        let Some(client) = self.clients.get_mut(key) else {
+            return;
+        };
+        let mut budget_spent = false;
+        let result: io::Result<()> = (|| {
+            for _round in 0..2 {
+                if client.readable
+                    && client.conn.wants_read()
+                    && client.read_burst(&mut self.scratch, now, &app.stats)?
+                        == Drained::BudgetSpent
+                {
+                    budget_spent = true;
+                }
+                while let Some(request) = client.conn.poll_request() {
+                    match routes::route(&request, &app.ctx(now.instant)) {
+                        Reply::Now(response) => client.conn.respond(request.seq, response, now),
+                        Reply::After(wait, response) => self.timers.schedule(
+                            now.instant + wait,
+                            Due::Deferred {
+                                key,
+                                generation: client.generation,
+                                seq: request.seq,
+                                response,
+                            },
+                        ),
+                    }
+                }
+                if client.writable
+                    && client.conn.wants_write()
+                    && !client.write_shut
+                    && client.write_burst(now, &app.stats)? == Drained::BudgetSpent
+                {
+                    budget_spent = true;
+                }
+                // Writing may have released backpressure: read again if so.
+                if !(client.readable && client.conn.wants_read()) {
+                    break;
+                }
+            }
+            Ok(())
+        })();
+
+        if let Err(e) = result {
+            log::debug!("conn {key}: {e}; closing");
+            self.closing.push(key);
+            return;
+        }
+        match client.conn.phase() {
+            Phase::Closed => {
+                self.closing.push(key);
+                return;
+            }
+            Phase::Linger => client.shut_write(),
+            Phase::Open => {}
+        }
+        let wanted = client.wanted_interest();
+        if wanted != client.registered {
+            log::trace!(
+                "conn {key}: interest {:?} -> {:?}",
+                client.registered,
+                wanted
+            );
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut client.stream, Token(key), wanted)
+            {
+                log::debug!("conn {key}: reregister: {e}; closing");
+                self.closing.push(key);
+                return;
+            }
+            client.registered = wanted;
+        }
+        if let Some(deadline) = client.conn.deadline() {
+            if client.scheduled.is_none_or(|s| deadline < s) {
+                client.scheduled = Some(deadline);
+                self.timers.schedule(
+                    deadline,
+                    Due::Connection {
+                        key,
+                        generation: client.generation,
+                    },
+                );
+            }
+        }
+        let more_input = client.readable && client.conn.wants_read();
+        let more_output = client.writable && client.conn.wants_write();
+        if budget_spent && (more_input || more_output) {
+            self.revisit.push(key);
+        }
+    }
+
+    fn fire_timers(&mut self, now: &Now) {
+        while let Some(due) = self.timers.pop_due(now.instant) {
+            match due {
+                Due::Connection { key, generation } => {
+                    if let Some(client) = self.live_client(key, generation) {
+                        client.scheduled = None;
+                        client.conn.handle_timeout(now);
+                        self.drive(key, now);
+                    }
+                }
+                Due::Deferred {
+                    key,
+                    generation,
+                    seq,
+                    response,
+                } => {
+                    if let Some(client) = self.live_client(key, generation) {
+                        client.conn.respond(seq, response, now);
+                        self.drive(key, now);
+                    }
+                }
+                Due::AcceptRetry => {
+                    if self.accepting == Accepting::PausedNoDescriptors {
+                        self.resume_accepting(now);
+                    }
+                }
+                Due::StatsLine => {
+                    let current = self.app.stats.snapshot();
+                    let (since, previous) = &self.last_stats;
+                    log_stats_line(previous, &current, now.instant.duration_since(*since));
+                    self.last_stats = (now.instant, current);
+                    if let Some(every) = self.app.config.stats_interval {
+                        self.timers.schedule(now.instant + every, Due::StatsLine);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The client at `key`, if it is still the one the timer was set for.
+    fn live_client(&mut self, key: usize, generation: u64) -> Option<&mut Client> {
+        self.clients
+            .get_mut(key)
+            .filter(|c| c.generation == generation)
+    }
+
+    fn close_marked(&mut self) {
+        if self.closing.is_empty() {
+            return;
+        }
+        let mut closing = mem::take(&mut self.closing);
+        closing.sort_unstable();
+        closing.dedup();
+        for key in closing.drain(..) {
+            if !self.clients.contains(key) {
+                continue;
+            }
+            let mut client = self.clients.remove(key);
+            let _ = self.poll.registry().deregister(&mut client.stream);
+            Stats::bump(&self.app.stats.connections_closed);
+            log::debug!("conn {key}: closed {}", client.peer);
+        }
+        self.closing = closing;
+        if matches!(
+            self.accepting,
+            Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
+        ) && self.clients.len() < self.app.config.max_connections
+        {
+            let now = self.dates.now(Instant::now(), SystemTime::now());
+            self.resume_accepting(&now);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The tutorial's "with threads" server: the main thread accepts, and every
+//! connection gets its own named OS thread running [`blocking::serve`].
+//!
+//! No thread pool, on purpose: this is the design the course built. Each thread
+//! costs a stack (reserved virtual memory, mostly untouched) and a kernel task, and
+//! the scheduler switches between them. At `--max-connections` live connections the
+//! main thread stops accepting, so further clients wait in the kernel's backlog.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::blocking;
+use super::signals::Shutdown;
+use super::App;
+use crate::stats::Stats;
+
+/// Stack per connection thread: our handlers are shallow, so 256 KiB is plenty
+/// and keeps thousands of threads affordable.
+const THREAD_STACK: usize = 256 * 1024;
+
+/// Accepts until a shutdown signal, then waits (up to the drain deadline) for the
+/// connection threads to finish.
+pub fn run(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    mut shutdown: Shutdown,
+) -> io::Result<()> {
+    app.stats.thread_started(); // the accepting thread
+    let flag = shutdown.flag();
+    let mut next_id = 0usize;
+    let max = app.config.max_connections as u64;
+    let limit_app = Arc::clone(&app);
+    blocking::accept_until_shutdown(
+        listener,
+        &mut shutdown,
+        || {
+            let s = limit_app.stats.snapshot();
+            s.connections_open() < max
+        },
+        |stream| {
+            next_id += 1;
+            let id = next_id;
+            let stats = Arc::clone(&app.stats);
+            let app = Arc::clone(&app);
+            let flag = Arc::clone(&flag);
+            Stats::bump(&stats.connections_accepted);
+            stats.thread_started();
+            let spawned = thread::Builder::new()
+                .name(format!("conn-{id}"))
+                .stack_size(THREAD_STACK)
+                .spawn(move || {
+                    if let Err(e) = blocking::serve(stream, &app, id, &flag) {
+                        log::debug!("conn {id}: {e}");
+                    }
+                    Stats::bump(&app.stats.connections_closed);
+                    app.stats.thread_finished();
+                });
+            if let Err(e) = spawned {
+                // The stream was moved into the closure and is dropped (closed) here.
+                log::warn!("cannot start a thread for connection {id}: {e}");
+                Stats::bump(&stats.connections_closed);
+                stats.thread_finished();
+            }
+        },
+    )?;
+
+    let live = |app: &App| app.stats.threads_live.load(Ordering::Relaxed);
+    log::info!(
+        "shutting down: {} connection threads to finish (at most {:?})",
+        live(&app).saturating_sub(1),
+        app.config.drain_timeout
+    );
+    let deadline = Instant::now() + app.config.drain_timeout;
+    while live(&app) > 1 {
+        if Instant::now() >= deadline {
+            log::warn!(
+                "drain deadline passed; {} threads still running",
+                live(&app) - 1
+            );
+            return Ok(());
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    log::info!("all connections finished; exiting");
+    Ok(())
+}
