@@ -69,6 +69,8 @@ struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
     accepting: Accepting,
+    /// The out-of-descriptors warning was logged and no accept has succeeded since.
+    warned_no_descriptors: bool,
     shutdown: Shutdown,
     /// Set once a shutdown began: when the drain must end.
     drain_deadline: Option<Instant>,
@@ -100,6 +102,7 @@ impl Reactor {
             poll,
             listener: Some(listener),
             accepting: Accepting::Yes,
+            warned_no_descriptors: false,
             shutdown,
             drain_deadline: None,
             clients: Slab::with_capacity(1024),
@@ -197,11 +200,18 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((stream, peer)) => self.add_client(stream, peer, now),
+                Ok((stream, peer)) => {
+                    self.warned_no_descriptors = false;
+                    self.add_client(stream, peer, now);
+                }
                 Err(e) if would_block(&e) => return,
                 Err(e) if interrupted(&e) => {}
                 Err(e) if out_of_resources(&e) => {
-                    log::warn!("accept: {e}; pausing accept until a connection closes");
+                    // Log once per episode, not once per retry.
+                    if !self.warned_no_descriptors {
+                        self.warned_no_descriptors = true;
+                        log::warn!("accept: {e}; pausing accept until a connection closes");
+                    }
                     self.pause_accepting(Accepting::PausedNoDescriptors);
                     self.timers
                         .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
@@ -256,7 +266,7 @@ impl Reactor {
                 .register(listener, LISTENER, Interest::READABLE)
                 .is_ok()
             {
-                log::info!("resuming accept");
+                log::debug!("resuming accept");
                 self.accepting = Accepting::Yes;
                 // Clients queued while we were paused raised no new edge.
                 self.accept_all(now);

@@ -1,0 +1,244 @@
+//! The event loop's own promises, over real sockets against the `reactor` binary:
+//! one thread for a thousand clients, no starvation by a slow client, bounded memory
+//! for a client that never reads, a graceful drain on SIGTERM, harmless reuse of
+//! slab keys, and accept back-off at the descriptor and connection limits.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{get, Client, Server};
+
+/// CPU time (user + system) the process has used, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_thousand_concurrent_connections_are_served_by_one_thread() {
+    let server = Server::start("reactor", &[]);
+    let mut clients: Vec<Client> = (0..1000).map(|_| server.client()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&get("/hello", &[&format!("X-Request-Id: c{i}")]));
+    }
+    // Every connection is open at once while the responses are read.
+    for (i, client) in clients.iter_mut().enumerate() {
+        let response = client.read_response();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("x-request-id"), Some(format!("c{i}").as_str()));
+    }
+    let stats = server.request(&get("/stats", &[]));
+    let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert!(json["connections"]["open"].as_u64().unwrap() >= 1000, "{json}");
+    assert_eq!(server.threads(), 1, "the reactor serves everyone from one thread");
+    assert_eq!(json["threads_peak"], 1);
+}
+
+#[test]
+fn a_slowloris_client_is_cut_off_while_others_are_served() {
+    let server = Server::start("reactor", &["--header-timeout", "1s"]);
+    let mut slow = server.client();
+    let started = Instant::now();
+    let addr = server.addr();
+    // Others are served normally while the slow client dribbles.
+    let others = thread::spawn(move || {
+        let mut worst = Duration::ZERO;
+        for i in 0..40 {
+            let t = Instant::now();
+            let mut c = Client::connect(addr);
+            let r = c.request(&get("/hello", &[&format!("X-Request-Id: o{i}")]));
+            assert_eq!(r.status, 200);
+            worst = worst.max(t.elapsed());
+            thread::sleep(Duration::from_millis(25));
+        }
+        worst
+    });
+    for byte in b"GET /hello HTTP/1.1\r\nHost: slow\r\nX-Pad: ".iter().cycle().take(12) {
+        slow.send(std::slice::from_ref(byte));
+        thread::sleep(Duration::from_millis(150));
+    }
+    let worst = others.join().unwrap();
+    assert!(worst < Duration::from_millis(500), "other clients waited {worst:?}");
+    let response = slow.read_response();
+    assert_eq!(response.status, 408);
+    assert!(response.connection_has("close"));
+    slow.expect_close();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "the slow client was cut after {took:?}");
+}
+
+#[test]
+fn a_client_that_pipelines_without_reading_costs_bounded_memory() {
+    const REQUESTS: usize = 10_000;
+    let server = Server::start("reactor", &[]);
+    let baseline = server.rss_kib();
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    let mut pipeline = Vec::new();
+    for i in 0..REQUESTS {
+        pipeline.extend_from_slice(&get("/hello", &[&format!("X-Request-Id: p{i}")]));
+    }
+    // A writer that never reads; it blocks once the server stops reading from it.
+    let mut writer = stream.try_clone().unwrap();
+    let write_all = thread::spawn(move || writer.write_all(&pipeline));
+    thread::sleep(Duration::from_millis(1500));
+    let while_blocked = server.rss_kib();
+    assert!(
+        while_blocked < baseline + 16 * 1024,
+        "memory grew from {baseline} KiB to {while_blocked} KiB with an unread pipeline"
+    );
+
+    // Now read: every request is answered, in order.
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut client = Client::from_stream(stream);
+    for i in 0..REQUESTS {
+        let response = client.read_response();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("x-request-id"), Some(format!("p{i}").as_str()));
+    }
+    write_all.join().unwrap().unwrap();
+}
+
+#[test]
+fn sigterm_finishes_responses_in_flight_then_exits_0() {
+    let mut server = Server::start("reactor", &[]);
+    let mut clients: Vec<Client> = (0..20).map(|_| server.client()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&get("/delay/400", &[&format!("X-Request-Id: d{i}")]));
+    }
+    // A big response being written when the signal lands.
+    let mut big = server.client();
+    big.send(&get("/spin/1", &[]));
+    thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    for (i, client) in clients.iter_mut().enumerate() {
+        let response = client.read_response();
+        assert_eq!(response.status, 200, "client {i}");
+        assert_eq!(response.text(), "delayed 400 ms\n");
+        assert!(response.connection_has("close"), "in-flight responses say close");
+        client.expect_close();
+    }
+    assert_eq!(big.read_response().status, 200);
+    let status = server.wait_exit(Duration::from_secs(5)).expect("exits after draining");
+    assert_eq!(status.code(), Some(0));
+    assert!(TcpStream::connect(server.addr()).is_err(), "no longer accepting");
+}
+
+#[test]
+fn a_second_signal_exits_at_once() {
+    let mut server = Server::start("reactor", &["--drain-timeout", "30s"]);
+    let mut client = server.client();
+    client.send(&get("/delay/20000", &[]));
+    thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    thread::sleep(Duration::from_millis(100));
+    assert!(server.wait_exit(Duration::from_millis(200)).is_none(), "still draining");
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(Duration::from_secs(3)).expect("exits at once");
+    assert_eq!(status.code(), Some(128 + libc::SIGINT));
+}
+
+/// Slab keys are reused as soon as a connection closes. A timer or event left over
+/// from the old connection must never touch the new one: here each short-lived
+/// client leaves a pending /delay timer behind, and the next client (very likely on
+/// the same key) must still get its own response.
+#[test]
+fn a_reused_slab_key_never_receives_a_stale_response() {
+    let server = Server::start("reactor", &[]);
+    for round in 0..50 {
+        {
+            let mut abandoned = server.client();
+            abandoned.send(&get("/delay/10", &[&format!("X-Request-Id: gone{round}")]));
+            thread::sleep(Duration::from_millis(2));
+            // Reset, not a polite close: the server drops the connection at once,
+            // while its /delay timer is still pending.
+            socket2::SockRef::from(&abandoned.stream)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+        }
+        thread::sleep(Duration::from_millis(2));
+        let mut next = server.client();
+        let response = next.request(&get("/delay/40", &[&format!("X-Request-Id: new{round}")]));
+        assert_eq!(response.text(), "delayed 40 ms\n", "round {round}");
+        assert_eq!(response.header("x-request-id"), Some(format!("new{round}").as_str()));
+    }
+}
+
+#[test]
+fn at_max_connections_new_clients_wait_and_are_served_later() {
+    let server = Server::start("reactor", &["--max-connections", "5"]);
+    let mut first: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    for client in &mut first {
+        assert_eq!(client.request(&get("/hello", &[])).status, 200);
+    }
+    let mut waiting = server.client();
+    waiting.send(&get("/hello", &[]));
+    assert!(
+        waiting.wait_readable(Duration::from_millis(500)).is_err(),
+        "the sixth client waits in the backlog"
+    );
+    drop(first.pop());
+    waiting.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(waiting.read_response().status, 200);
+    assert!(server.logs().contains("max-connections"));
+}
+
+#[test]
+fn out_of_descriptors_pauses_accept_without_spinning() {
+    let server = Server::start("reactor", &[]);
+    // Leave the server a handful of descriptors beyond what it already uses.
+    let open_now = std::fs::read_dir(format!("/proc/{}/fd", server.pid())).unwrap().count();
+    let limit = libc::rlimit {
+        rlim_cur: (open_now + 8) as libc::rlim_t,
+        rlim_max: 4096,
+    };
+    let pid = server.pid() as libc::pid_t;
+    // SAFETY: prlimit(2) on our own child with a valid rlimit and no old-value output.
+    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+
+    let mut held: Vec<Client> = Vec::new();
+    for _ in 0..8 {
+        let mut c = server.client();
+        assert_eq!(c.request(&get("/hello", &[])).status, 200);
+        held.push(c);
+    }
+    let mut queued: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    for c in &mut queued {
+        c.send(&get("/hello", &[]));
+    }
+    let before = cpu_ticks(server.pid());
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(server.pid()) - before;
+    assert!(used < 30, "the server used {used} ticks of CPU in 1 s while out of descriptors");
+    let warnings = server.logs().matches("pausing accept").count();
+    assert!(warnings >= 1 && warnings <= 2, "logged {warnings} times:\n{}", server.logs());
+
+    // Closing connections frees descriptors: the queued clients are served.
+    held.clear();
+    for c in &mut queued {
+        c.set_read_timeout(Duration::from_secs(5));
+        assert_eq!(c.read_response().status, 200);
+    }
+}
+
+#[test]
+fn a_half_closed_client_gets_its_response() {
+    let server = Server::start("reactor", &[]);
+    let mut stream = TcpStream::connect(server.addr()).unwrap();
+    stream.write_all(&get("/delay/50", &[])).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    assert!(text.ends_with("delayed 50 ms\n"), "{text}");
+}
