@@ -1,0 +1,169 @@
+//! What makes the three models different, measured with wide margins: who waits
+//! for a slow handler, who waits for a busy one, and how many threads each uses.
+//! (What makes them the same, the HTTP behaviour, is `conformance.rs`.)
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{get, Client, Server, MODELS};
+
+/// Sends `/delay/200` on ten connections at once; returns how long until all ten
+/// responses were in, and the server's thread count while they were in flight.
+fn ten_delays(server: &Server) -> (Duration, usize) {
+    let start = Instant::now();
+    let addr = server.addr();
+    let handles: Vec<_> = (0..10)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let r = c.request(&get(
+                    "/delay/200",
+                    &[&format!("X-Request-Id: d{i}"), "Connection: close"],
+                ));
+                assert_eq!(r.status, 200);
+                assert_eq!(r.header("x-request-id"), Some(format!("d{i}").as_str()));
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(100));
+    let threads = server.threads();
+    for h in handles {
+        h.join().unwrap();
+    }
+    (start.elapsed(), threads)
+}
+
+#[test]
+fn reactor_overlaps_ten_delays_on_one_thread() {
+    let server = Server::start("reactor", &[]);
+    let (took, threads) = ten_delays(&server);
+    assert!(took < Duration::from_millis(800), "took {took:?}");
+    assert_eq!(threads, 1);
+}
+
+#[test]
+fn threaded_overlaps_ten_delays_with_a_thread_each() {
+    let server = Server::start("threaded", &[]);
+    let (took, threads) = ten_delays(&server);
+    assert!(took < Duration::from_millis(800), "took {took:?}");
+    assert!(threads >= 11, "main + 10 connection threads, saw {threads}");
+    let stats = server.request(&get("/stats", &[]));
+    let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert!(json["threads_peak"].as_u64().unwrap() >= 11, "{json}");
+}
+
+#[test]
+fn iterative_serves_ten_delays_one_after_another() {
+    let server = Server::start("iterative", &[]);
+    let (took, threads) = ten_delays(&server);
+    assert!(took >= Duration::from_secs(2), "took {took:?}");
+    assert_eq!(threads, 1);
+}
+
+/// Time for a `/hello` sent while another connection runs `/spin/400`.
+fn hello_during_spin(server: &Server) -> Duration {
+    let addr = server.addr();
+    let spinner = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.request(&get("/spin/400", &[])).status, 200);
+    });
+    thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    let mut c = server.client();
+    assert_eq!(c.request(&get("/hello", &[])).status, 200);
+    let took = start.elapsed();
+    spinner.join().unwrap();
+    took
+}
+
+#[test]
+fn a_cpu_bound_handler_stalls_the_reactor_but_not_the_threads() {
+    let reactor = Server::start("reactor", &[]);
+    let stalled = hello_during_spin(&reactor);
+    assert!(
+        stalled >= Duration::from_millis(200),
+        "reactor answered in {stalled:?}"
+    );
+
+    let threaded = Server::start("threaded", &[]);
+    let free = hello_during_spin(&threaded);
+    assert!(
+        free < Duration::from_millis(150),
+        "threaded answered in {free:?}"
+    );
+}
+
+#[test]
+fn one_keep_alive_client_monopolises_the_iterative_server() {
+    let server = Server::start("iterative", &[]);
+    let mut first = server.client();
+    assert_eq!(first.request(&get("/hello", &[])).status, 200);
+    let mut second = server.client();
+    second.send(&get("/hello", &[]));
+    assert!(
+        second.wait_readable(Duration::from_millis(500)).is_err(),
+        "the second client waits while the first keeps its connection"
+    );
+    drop(first);
+    second.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(second.read_response().status, 200);
+
+    // --no-keep-alive: the tutorial's answer-then-close.
+    let server = Server::start("iterative", &["--no-keep-alive"]);
+    let mut c = server.client();
+    let r = c.request(&get("/hello", &[]));
+    assert!(r.connection_has("close"));
+    c.expect_close();
+}
+
+/// SIGTERM while responses are in flight: every model answers them all, then exits 0.
+#[test]
+fn shutdown_under_traffic_loses_no_response_in_any_model() {
+    for model in MODELS {
+        let mut server = Server::start(model, &[]);
+        // The iterative model serves one connection at a time, so it gets one
+        // pipelined connection; the others get one connection per request.
+        let connections = if model == "iterative" { 1 } else { 8 };
+        let per_connection = if model == "iterative" { 8 } else { 1 };
+        let mut clients: Vec<Client> = (0..connections).map(|_| server.client()).collect();
+        for (c, client) in clients.iter_mut().enumerate() {
+            for r in 0..per_connection {
+                client.send(&get("/delay/300", &[&format!("X-Request-Id: {c}-{r}")]));
+            }
+        }
+        thread::sleep(Duration::from_millis(150));
+        server.signal(libc::SIGTERM);
+        for (c, client) in clients.iter_mut().enumerate() {
+            client.set_read_timeout(Duration::from_secs(8));
+            for r in 0..per_connection {
+                let response = client.read_response();
+                assert_eq!(response.status, 200, "{model} {c}-{r}");
+                assert_eq!(
+                    response.header("x-request-id"),
+                    Some(format!("{c}-{r}").as_str()),
+                    "{model}"
+                );
+            }
+            client.expect_close();
+        }
+        let status = server
+            .wait_exit(Duration::from_secs(8))
+            .unwrap_or_else(|| panic!("{model} did not exit"));
+        assert_eq!(status.code(), Some(0), "{model}");
+        assert!(server.logs().contains("exiting"), "{model}");
+    }
+}
+
+#[test]
+fn every_model_reports_itself_in_stats() {
+    for model in MODELS {
+        let server = Server::start(model, &[]);
+        let stats = server.request(&get("/stats", &["Connection: close"]));
+        let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        assert_eq!(json["model"], model);
+        assert!(json["threads_live"].as_u64().unwrap() >= 1);
+        assert!(json["threads_peak"].as_u64().unwrap() >= 1);
+    }
+}
