@@ -109,7 +109,7 @@ fn expected(client: u32) -> Vec<String> {
 
 /// True if every client's three lines are consecutive.
 fn grouped(lines: &[(u32, String)]) -> bool {
-    lines.len() % 3 == 0 && lines.chunks(3).all(|c| c.iter().all(|(n, _)| *n == c[0].0))
+    lines.len().is_multiple_of(3) && lines.chunks(3).all(|c| c.iter().all(|(n, _)| *n == c[0].0))
 }
 
 fn text(bytes: &[u8]) -> String {
