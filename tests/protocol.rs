@@ -152,18 +152,30 @@ fn responses(output: &[u8]) -> Vec<(u16, String, Vec<u8>)> {
         let mut response = httparse::Response::new(&mut headers);
         let head_len = match response.parse(rest) {
             Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("unparsable output {other:?}: {:?}", String::from_utf8_lossy(rest)),
+            other => panic!(
+                "unparsable output {other:?}: {:?}",
+                String::from_utf8_lossy(rest)
+            ),
         };
         let status = response.code.unwrap_or(0);
         let length = response
             .headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-            .map(|h| std::str::from_utf8(h.value).unwrap().parse::<usize>().unwrap())
+            .map(|h| {
+                std::str::from_utf8(h.value)
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
             .unwrap_or(0);
         let head = String::from_utf8_lossy(&rest[..head_len]).into_owned();
         // HEAD responses carry a length but no body; the tests that send HEAD say so.
-        let body_len = if head.contains("X-Head: yes") { 0 } else { length };
+        let body_len = if head.contains("X-Head: yes") {
+            0
+        } else {
+            length
+        };
         let body = rest[head_len..head_len + body_len].to_vec();
         found.push((status, head, body));
         rest = &rest[head_len + body_len..];
@@ -183,7 +195,8 @@ fn corpus() -> Vec<u8> {
     let mut input = String::new();
     input += &get("/hello", "a");
     input += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nX-Request-Id: b\r\n\r\nhello";
-    input += "PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Request-Id: c\r\n\r\n\
+    input +=
+        "PUT /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nX-Request-Id: c\r\n\r\n\
               4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nTrailer: yes\r\n\r\n";
     input += &get("/delay/5", "d");
     input += "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\nX-Request-Id: e\r\n\r\n";
@@ -270,37 +283,145 @@ proptest! {
 
 /// One row per rejection rule: (why, raw request, expected status).
 const REJECTIONS: &[(&str, &str, u16)] = &[
-    ("CL with TE", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
-    ("differing CLs", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
-    ("CL list differing", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\n", 400),
-    ("CL with sign", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\n", 400),
-    ("CL negative", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n", 400),
-    ("CL inner space", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1 2\r\n\r\n", 400),
-    ("CL non-digit", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0x3\r\n\r\n", 400),
-    ("CL overflow", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999\r\n\r\n", 400),
-    ("TE final not chunked", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
-    ("TE chunked then gzip", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
-    ("TE chunked twice", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400),
-    ("TE unknown coding", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
-    ("TE on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
-    ("obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n", 400),
-    ("space before colon", "GET / HTTP/1.1\r\nHost: t\r\nX-A : a\r\n\r\n", 400),
+    (
+        "CL with TE",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    ),
+    (
+        "differing CLs",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+        400,
+    ),
+    (
+        "CL list differing",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3, 4\r\n\r\n",
+        400,
+    ),
+    (
+        "CL with sign",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\n",
+        400,
+    ),
+    (
+        "CL negative",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\n",
+        400,
+    ),
+    (
+        "CL inner space",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1 2\r\n\r\n",
+        400,
+    ),
+    (
+        "CL non-digit",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0x3\r\n\r\n",
+        400,
+    ),
+    (
+        "CL overflow",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        400,
+    ),
+    (
+        "TE final not chunked",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+        400,
+    ),
+    (
+        "TE chunked then gzip",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+        400,
+    ),
+    (
+        "TE chunked twice",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        400,
+    ),
+    (
+        "TE unknown coding",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        501,
+    ),
+    (
+        "TE on HTTP/1.0",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    (
+        "obs-fold",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n  folded\r\n\r\n",
+        400,
+    ),
+    (
+        "space before colon",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A : a\r\n\r\n",
+        400,
+    ),
     ("missing Host", "GET / HTTP/1.1\r\nX-A: a\r\n\r\n", 400),
-    ("repeated Host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-    ("chunk size not hex", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    ("chunk size negative", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", 400),
-    ("chunk without CRLF", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX", 400),
-    ("chunk size overflow", "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", 400),
-    ("bare CR in request line", "GET /\r HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-    ("bare CR in field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n", 400),
-    ("NUL in target", "GET /a\0b HTTP/1.1\r\nHost: t\r\n\r\n", 400),
-    ("NUL in field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n", 400),
-    ("control char in field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x01b\r\n\r\n", 400),
-    ("DEL in field", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x7fb\r\n\r\n", 400),
+    (
+        "repeated Host",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        400,
+    ),
+    (
+        "chunk size not hex",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        400,
+    ),
+    (
+        "chunk size negative",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n",
+        400,
+    ),
+    (
+        "chunk without CRLF",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX",
+        400,
+    ),
+    (
+        "chunk size overflow",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+        400,
+    ),
+    (
+        "bare CR in request line",
+        "GET /\r HTTP/1.1\r\nHost: t\r\n\r\n",
+        400,
+    ),
+    (
+        "bare CR in field",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n",
+        400,
+    ),
+    (
+        "NUL in target",
+        "GET /a\0b HTTP/1.1\r\nHost: t\r\n\r\n",
+        400,
+    ),
+    (
+        "NUL in field",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n",
+        400,
+    ),
+    (
+        "control char in field",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x01b\r\n\r\n",
+        400,
+    ),
+    (
+        "DEL in field",
+        "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\x7fb\r\n\r\n",
+        400,
+    ),
     ("HTTP/2.0", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     ("HTTP/1.2", "GET / HTTP/1.2\r\nHost: t\r\n\r\n", 505),
     ("garbage version", "GET / HTXP/1.1\r\nHost: t\r\n\r\n", 400),
-    ("unknown expectation", "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n", 417),
+    (
+        "unknown expectation",
+        "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n",
+        417,
+    ),
 ];
 
 #[test]
@@ -315,22 +436,37 @@ fn each_rejection_rule_answers_its_status_and_closes() {
         assert_eq!(got, status, "{why}");
         assert!(head.contains("Connection: close\r\n"), "{why}: {head}");
         assert!(head.contains("Content-Type: text/plain"), "{why}: {head}");
-        assert!(!body.is_empty() && body.len() < 200, "{why}: short text body");
+        assert!(
+            !body.is_empty() && body.len() < 200,
+            "{why}: short text body"
+        );
         assert_ne!(h.conn.phase(), Phase::Open, "{why}: must close");
         // Nothing more is parsed after a rejection.
         h.feed(get("/hello", "late").as_bytes());
-        assert!(h.drain_all().is_empty(), "{why}: input after a rejection is ignored");
+        assert!(
+            h.drain_all().is_empty(),
+            "{why}: input after a rejection is ignored"
+        );
     }
 }
 
 #[test]
 fn limits_answer_414_431_and_413() {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
-    let big_head = format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n", "b".repeat(20_000));
+    let big_head = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(20_000)
+    );
     let many: String = (0..100).map(|i| format!("X-F{i}: v\r\n")).collect();
     let many_fields = format!("GET / HTTP/1.1\r\nHost: t\r\n{many}\r\n");
-    let big_body = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9000000000\r\n\r\n".to_string();
-    for (raw, status) in [(long_target, 414), (big_head, 431), (many_fields, 431), (big_body, 413)] {
+    let big_body =
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9000000000\r\n\r\n".to_string();
+    for (raw, status) in [
+        (long_target, 414),
+        (big_head, 431),
+        (many_fields, 431),
+        (big_body, 413),
+    ] {
         let mut h = Harness::new();
         h.feed(raw.as_bytes());
         assert_eq!(statuses(&h.drain_all()), [status]);
@@ -357,7 +493,9 @@ fn a_chunked_body_over_the_limit_is_413() {
 #[test]
 fn reject_messages_name_the_rule() {
     assert_eq!(Reject::LengthWithTransferEncoding.status(), 400);
-    assert!(Reject::LengthWithTransferEncoding.reason().contains("Transfer-Encoding"));
+    assert!(Reject::LengthWithTransferEncoding
+        .reason()
+        .contains("Transfer-Encoding"));
     assert_eq!(Reject::HeadTooLarge.status(), 431);
 }
 
@@ -375,7 +513,9 @@ fn keep_alive_rules_follow_rfc_9112() {
     // HTTP/1.0 closes unless asked.
     let mut h = Harness::new();
     h.feed(b"GET /hello HTTP/1.0\r\n\r\n");
-    assert!(String::from_utf8(h.drain()).unwrap().contains("Connection: close"));
+    assert!(String::from_utf8(h.drain())
+        .unwrap()
+        .contains("Connection: close"));
     assert_eq!(h.conn.phase(), Phase::Closed);
 
     // --no-keep-alive closes every connection after one response.
@@ -409,7 +549,10 @@ fn the_request_cap_closes_the_connection() {
 fn a_late_response_holds_back_the_ones_behind_it() {
     let mut h = Harness::new();
     h.feed(format!("{}{}", get("/delay/50", "slow"), get("/hello", "fast")).as_bytes());
-    assert!(h.drain().is_empty(), "the fast response must wait for the slow one");
+    assert!(
+        h.drain().is_empty(),
+        "the fast response must wait for the slow one"
+    );
     h.advance(Duration::from_millis(50));
     let out = h.drain();
     let all = responses(&out);
@@ -463,7 +606,10 @@ fn expect_100_continue_waits_for_earlier_responses() {
     let mut h = Harness::new();
     h.feed(get("/delay/20", "first").as_bytes());
     h.feed(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
-    assert!(h.drain().is_empty(), "100 must not overtake the earlier response");
+    assert!(
+        h.drain().is_empty(),
+        "100 must not overtake the earlier response"
+    );
     h.advance(Duration::from_millis(20));
     let out = String::from_utf8(h.drain()).unwrap();
     assert!(out.starts_with("HTTP/1.1 200 OK"));
@@ -506,7 +652,10 @@ fn a_client_that_never_reads_is_bounded() {
         Some(Output::Bytes(b)) => b.len(),
         _ => 0,
     };
-    assert!(pending <= OUTPUT_HIGH_WATER + 4096, "pending output {pending}");
+    assert!(
+        pending <= OUTPUT_HIGH_WATER + 4096,
+        "pending output {pending}"
+    );
     // Draining lets it go on, and every request fed is answered in order.
     let out = h.drain_all();
     assert_eq!(statuses(&out).len(), fed);
@@ -590,5 +739,8 @@ fn the_date_header_is_an_input() {
     let mut h = Harness::new();
     h.feed(get("/hello", "1").as_bytes());
     let out = String::from_utf8(h.drain()).unwrap();
-    assert!(out.contains("Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"), "{out}");
+    assert!(
+        out.contains("Date: Tue, 14 Nov 2023 22:13:20 GMT\r\n"),
+        "{out}"
+    );
 }
