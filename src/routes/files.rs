@@ -1,9 +1,482 @@
-//! `-d DIR`: static files (being written; see the files helper).
-use std::path::Path;
+//! `-d DIR`: static files, like `python3 -m http.server`, plus ranges and
+//! conditional GETs.
+//!
+//! Rule: this is the only code in the crate that opens files, and it never reads one
+//! into memory: a file body is a [`FileBody`] (an open file and a range) that the
+//! driver copies to the socket with `sendfile`. Safety rules, in the order applied:
+//!
+//! 1. The URL path is split on `/` and each segment percent-decoded once. A segment
+//!    that decodes to `..`, or contains `/` (`%2f`), `\` or NUL, or is not UTF-8, is
+//!    refused (403, or 400 for NUL and bad UTF-8): URL segments are file-name segments.
+//! 2. The joined path is canonicalized and must still lie under the (canonical) root:
+//!    a symlink may point anywhere inside the root, never outside it (403).
+//! 3. The type is checked from metadata before opening: only regular files and
+//!    directories are served; a fifo, socket or device gets 403. Files are opened
+//!    with `O_NONBLOCK | O_NOFOLLOW` and checked again, so a file swapped for a fifo
+//!    or a symlink in between cannot block the thread or escape the root.
 
-use crate::protocol::{Request, Response};
+use std::fmt::Write;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Serves `req` from `root`.
-pub fn serve(_req: &Request, _root: &Path) -> Response {
-    Response::error(404, "no such file")
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use crate::protocol::{Body, FileBody, Request, Response};
+
+/// Bytes left as they are in a listing's hrefs: RFC 3986 unreserved characters.
+const HREF_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Why a request path is not served: a status and a short reason for the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Denied(u16, &'static str);
+
+impl Denied {
+    fn response(self) -> Response {
+        Response::error(self.0, self.1)
+    }
+}
+
+/// Serves `req` from `root`, which must be canonical. GET and HEAD get the same
+/// response; the connection drops the body of a HEAD.
+pub fn serve(req: &Request, root: &Path) -> Response {
+    let raw = req.path();
+    let outcome = url_segments(raw).and_then(|segments| {
+        let path = segments.iter().fold(root.to_path_buf(), |p, s| p.join(s));
+        let (real, meta) = locate(&path, root)?;
+        Ok((segments, path, real, meta))
+    });
+    let (segments, path, real, meta) = match outcome {
+        Ok(found) => found,
+        Err(denied) => return denied.response(),
+    };
+    if meta.is_dir() {
+        if !raw.ends_with('/') {
+            return redirect_to_slash(raw, req.query());
+        }
+        return serve_directory(req, root, &real, &segments);
+    }
+    if !meta.is_file() {
+        return Denied(403, "not a regular file or directory").response();
+    }
+    if raw.ends_with('/') {
+        return Denied(404, "not a directory").response();
+    }
+    serve_file(req, &real, &path).unwrap_or_else(Denied::response)
+}
+
+/// Splits and decodes a URL path into file-name segments, refusing every escape.
+/// Empty and `.` segments are dropped.
+fn url_segments(raw: &str) -> Result<Vec<String>, Denied> {
+    let mut segments = Vec::new();
+    for encoded in raw.split('/') {
+        let bytes: Vec<u8> = percent_decode_str(encoded).collect();
+        let segment =
+            String::from_utf8(bytes).map_err(|_| Denied(400, "path is not valid UTF-8"))?;
+        if segment.contains('\0') {
+            return Err(Denied(400, "NUL in path"));
+        }
+        if segment.contains('/') || segment.contains('\\') {
+            return Err(Denied(403, "slash or backslash inside a path segment"));
+        }
+        match segment.as_str() {
+            "" | "." => {}
+            ".." => return Err(Denied(403, "path leaves the served directory")),
+            _ => segments.push(segment),
+        }
+    }
+    Ok(segments)
+}
+
+/// Canonicalizes `path`, checks it is under `root`, and returns it with its metadata.
+fn locate(path: &Path, root: &Path) -> Result<(PathBuf, Metadata), Denied> {
+    let real = path.canonicalize().map_err(|e| io_denied(&e))?;
+    if !real.starts_with(root) {
+        return Err(Denied(
+            403,
+            "symbolic link leads outside the served directory",
+        ));
+    }
+    let meta = real.metadata().map_err(|e| io_denied(&e))?;
+    Ok((real, meta))
+}
+
+fn io_denied(err: &io::Error) -> Denied {
+    match err.kind() {
+        ErrorKind::NotFound | ErrorKind::NotADirectory => Denied(404, "no such file"),
+        ErrorKind::PermissionDenied => Denied(403, "permission denied"),
+        _ => match err.raw_os_error() {
+            Some(libc::ENAMETOOLONG) => Denied(404, "no such file"),
+            Some(libc::ELOOP) => Denied(403, "symbolic link loop"),
+            _ => {
+                log::warn!("files: {err}");
+                Denied(500, "cannot read the file system")
+            }
+        },
+    }
+}
+
+/// 301 to the same URL with a `/` added, keeping the query. Leading slashes are
+/// collapsed so `//host/dir` cannot become a redirect to another host.
+fn redirect_to_slash(raw: &str, query: Option<&str>) -> Response {
+    let mut location = format!("/{}/", raw.trim_start_matches('/'));
+    if let Some(query) = query {
+        location.push('?');
+        location.push_str(query);
+    }
+    Response::error(301, "a directory URL ends with /").header("Location", location)
+}
+
+/// `index.html` if the directory has one, else a listing.
+fn serve_directory(req: &Request, root: &Path, dir: &Path, segments: &[String]) -> Response {
+    let index = dir.join("index.html");
+    match locate(&index, root) {
+        Ok((real, meta)) if meta.is_file() => {
+            serve_file(req, &real, &index).unwrap_or_else(Denied::response)
+        }
+        Ok(_) | Err(Denied(404, _)) => match directory_listing(dir, segments, dir == root) {
+            Ok(html) => Response::html(200, html),
+            Err(e) => io_denied(&e).response(),
+        },
+        Err(denied) => denied.response(),
+    }
+}
+
+/// The HTML page listing `dir`, whose URL is made of `segments`.
+fn directory_listing(dir: &Path, segments: &[String], at_root: bool) -> io::Result<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        // `Path::is_dir` follows symlinks, as the link would.
+        names.push((entry.file_name(), entry.path().is_dir()));
+    }
+    names.sort();
+    let mut url = String::from("/");
+    for segment in segments {
+        url.push_str(segment);
+        url.push('/');
+    }
+    let title = format!("Directory listing for {}", html_escape(&url));
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{title}</title>\n</head>\n<body>\n<h1>{title}</h1>\n<hr>\n<ul>\n"
+    );
+    if !at_root {
+        html.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    for (name, is_dir) in names {
+        let slash = if is_dir { "/" } else { "" };
+        let href: String = percent_encode(name.as_bytes(), HREF_KEEP).collect();
+        let text = html_escape(&name.to_string_lossy());
+        let _ = writeln!(html, "<li><a href=\"{href}{slash}\">{text}{slash}</a></li>");
+    }
+    html.push_str("</ul>\n<hr>\n</body>\n</html>\n");
+    Ok(html)
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A regular file: 200, 206, 304 or 416. `name` (the path as requested, before
+/// symlinks) picks the Content-Type.
+fn serve_file(req: &Request, real: &Path, name: &Path) -> Result<Response, Denied> {
+    let (file, meta) = open_regular(real)?;
+    let len = meta.len();
+    let mtime = meta.modified().ok().and_then(whole_seconds);
+    let last_modified = mtime.map(httpdate::fmt_http_date);
+    let with_validator = |response: Response| match &last_modified {
+        Some(date) => response.header("Last-Modified", date.clone()),
+        None => response,
+    };
+    if mtime.is_some_and(|m| not_modified(req, m)) {
+        return Ok(with_validator(Response::empty(304)));
+    }
+    let range = match req.header("Range") {
+        Some(value) if range_applies(req, mtime) => parse_range(value, len),
+        _ => RangeRequest::Whole,
+    };
+    let (status, offset, body_len) = match range {
+        RangeRequest::Whole => (200, 0, len),
+        RangeRequest::Part { first, last } => (206, first, last - first + 1),
+        RangeRequest::Unsatisfiable => {
+            let response = Response::error(416, "no byte of the file is in the range")
+                .header("Content-Range", format!("bytes */{len}"));
+            return Ok(response.header("Accept-Ranges", "bytes"));
+        }
+    };
+    let body = Body::File(FileBody {
+        file,
+        offset,
+        len: body_len,
+    });
+    let mut response = Response::with_body(status, content_type(name), body);
+    if let RangeRequest::Part { first, last } = range {
+        response = response.header("Content-Range", format!("bytes {first}-{last}/{len}"));
+    }
+    Ok(with_validator(response.header("Accept-Ranges", "bytes")))
+}
+
+/// Opens a file without blocking (a fifo swapped in would) or following a symlink
+/// swapped in, and checks again that it is a regular file.
+fn open_regular(path: &Path) -> Result<(File, Metadata), Denied> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| io_denied(&e))?;
+    let meta = file.metadata().map_err(|e| io_denied(&e))?;
+    if !meta.is_file() {
+        return Err(Denied(403, "not a regular file or directory"));
+    }
+    Ok((file, meta))
+}
+
+/// A time truncated to whole seconds, as HTTP dates carry it.
+fn whole_seconds(time: SystemTime) -> Option<SystemTime> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// `If-Modified-Since` holds (RFC 9110 §13.1.3): the file is no newer than the date.
+/// Ignored if unparsable, or if `If-None-Match` is present.
+fn not_modified(req: &Request, mtime: SystemTime) -> bool {
+    if req.header("If-None-Match").is_some() {
+        return false;
+    }
+    header_date(req, "If-Modified-Since").is_some_and(|since| mtime <= since)
+}
+
+/// `If-Range` (RFC 9110 §13.1.5): the range applies only if the date matches the
+/// file's exactly. We send no entity tags, so an entity tag never matches.
+fn range_applies(req: &Request, mtime: Option<SystemTime>) -> bool {
+    match req.header("If-Range") {
+        None => true,
+        Some(_) => header_date(req, "If-Range").is_some_and(|date| Some(date) == mtime),
+    }
+}
+
+fn header_date(req: &Request, name: &str) -> Option<SystemTime> {
+    let text = std::str::from_utf8(req.header(name)?).ok()?;
+    httpdate::parse_http_date(text.trim()).ok()
+}
+
+fn content_type(name: &Path) -> String {
+    let mime = mime_guess::from_path(name).first_or_octet_stream();
+    let is_text = mime.type_() == mime_guess::mime::TEXT || mime.subtype() == "javascript";
+    if is_text {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    }
+}
+
+/// What a `Range` header asks of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RangeRequest {
+    /// No usable range: send the whole file with 200.
+    Whole,
+    /// Bytes `first..=last`, both within the file.
+    Part { first: u64, last: u64 },
+    /// 416.
+    Unsatisfiable,
+}
+
+/// One `bytes` range of a file of `len` bytes (RFC 9110 §14.1.2). Multiple ranges
+/// and syntax errors ask for the whole file (§14.2 lets us ignore the header); a
+/// range that starts past the end, an empty suffix, or `last < first` is 416.
+fn parse_range(value: &[u8], len: u64) -> RangeRequest {
+    let Some(spec) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| v.trim().split_once('='))
+        .filter(|(unit, _)| unit.eq_ignore_ascii_case("bytes"))
+        .map(|(_, spec)| spec.trim_matches([' ', '\t']))
+    else {
+        return RangeRequest::Whole;
+    };
+    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
+        return RangeRequest::Whole;
+    };
+    let end = len.saturating_sub(1);
+    let (first, last) = match (digits(first), digits(last)) {
+        (Some(first), Some(last)) => (first, last.min(end)),
+        (Some(first), None) if last.is_empty() => (first, end),
+        (None, Some(suffix)) if first.is_empty() => (len.saturating_sub(suffix), end),
+        _ => return RangeRequest::Whole,
+    };
+    if first >= len || last < first {
+        return RangeRequest::Unsatisfiable;
+    }
+    RangeRequest::Part { first, last }
+}
+
+/// `1*DIGIT`, saturating at `u64::MAX` (a huge position is still a position).
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn parse_range_table() {
+        use RangeRequest::{Part, Unsatisfiable as No, Whole};
+        let part = |first, last| Part { first, last };
+        let cases: &[(&str, u64, RangeRequest)] = &[
+            ("bytes=10-19", 100, part(10, 19)),
+            ("bytes=0-0", 100, part(0, 0)),
+            ("bytes=90-", 100, part(90, 99)),
+            ("bytes=90-500", 100, part(90, 99)),
+            ("bytes=-10", 100, part(90, 99)),
+            ("bytes=-500", 100, part(0, 99)),
+            ("BYTES=1-2", 100, part(1, 2)),
+            (" bytes=1-2 ", 100, part(1, 2)),
+            ("bytes=0-99999999999999999999999", 100, part(0, 99)),
+            ("bytes=100-", 100, No),
+            ("bytes=100-200", 100, No),
+            ("bytes=99999999999999999999999-", 100, No),
+            ("bytes=-0", 100, No),
+            ("bytes=0-", 0, No),
+            ("bytes=-5", 0, No),
+            ("bytes=5-2", 100, No),
+            ("bytes=0-1,5-6", 100, Whole),
+            ("bytes=0-1,", 100, Whole),
+            ("bytes=", 100, Whole),
+            ("bytes=-", 100, Whole),
+            ("bytes=a-b", 100, Whole),
+            ("bytes=1-2-3", 100, Whole),
+            ("bytes=+1-2", 100, Whole),
+            ("bytes=1 -2", 100, Whole),
+            ("bytes 1-2", 100, Whole),
+            ("items=1-2", 100, Whole),
+            ("", 100, Whole),
+        ];
+        for (value, len, expected) in cases {
+            assert_eq!(parse_range(value.as_bytes(), *len), *expected, "{value:?}");
+        }
+        assert_eq!(parse_range(b"bytes=\xff-1", 100), Whole);
+    }
+
+    #[test]
+    fn url_segments_refuse_every_escape() {
+        let ok = |raw: &str, want: &[&str]| assert_eq!(url_segments(raw).unwrap(), want, "{raw}");
+        ok("/", &[]);
+        ok("/a/b.txt", &["a", "b.txt"]);
+        ok("//a/./b/", &["a", "b"]);
+        ok("/a%20b/%2e/c", &["a b", "c"]);
+        ok("/%252e%252e", &["%2e%2e"]);
+        ok("/...", &["..."]);
+        ok("/caf%C3%A9", &["café"]);
+        let cases: &[(&str, u16)] = &[
+            ("/..", 403),
+            ("/../etc/passwd", 403),
+            ("/a/../../b", 403),
+            ("/%2e%2e/%2e%2e/etc/passwd", 403),
+            ("/%2E%2E", 403),
+            ("/.%2e/x", 403),
+            ("/sub/..%2f..%2fsecret", 403),
+            ("/sub/..%2F..%2Fsecret", 403),
+            ("/a%5cb", 403),
+            ("/..\\secret", 403),
+            ("/a%00b", 400),
+            ("/a\0b", 400),
+            ("/%ff", 400),
+            ("/%c3", 400),
+        ];
+        for (raw, status) in cases {
+            assert_eq!(url_segments(raw).map_err(|d| d.0), Err(*status), "{raw:?}");
+        }
+    }
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let dir = std::env::temp_dir()
+                .join(format!("reactor-files-unit-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            Self(dir.canonicalize().unwrap())
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn locate_keeps_symlinks_inside_the_root() {
+        use std::os::unix::fs::symlink;
+        let scratch = Scratch::new("locate");
+        let root = scratch.0.join("root");
+        fs::create_dir_all(root.join("sub")).unwrap();
+        fs::write(root.join("sub/in.txt"), "in").unwrap();
+        fs::write(scratch.0.join("outside.txt"), "out").unwrap();
+        symlink(root.join("sub/in.txt"), root.join("inner-link")).unwrap();
+        symlink("../outside.txt", root.join("outer-link")).unwrap();
+        symlink(&scratch.0, root.join("outer-dir")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        let status = |rel: &str| {
+            locate(&root.join(rel), &root)
+                .map(|_| 200)
+                .unwrap_or_else(|d| d.0)
+        };
+        assert_eq!(status("sub/in.txt"), 200);
+        assert_eq!(status("inner-link"), 200);
+        assert_eq!(status("sub"), 200);
+        assert_eq!(status("outer-link"), 403);
+        assert_eq!(status("outer-dir/outside.txt"), 403);
+        assert_eq!(status("outer-dir"), 403);
+        assert_eq!(status("missing"), 404);
+        assert_eq!(status("sub/in.txt/x"), 404);
+        assert_eq!(status("loop"), 403);
+    }
+
+    #[test]
+    fn listing_escapes_names_and_encodes_hrefs() {
+        let scratch = Scratch::new("listing");
+        fs::create_dir(scratch.0.join("d i r")).unwrap();
+        fs::write(scratch.0.join("<b>&\"x'.txt"), "").unwrap();
+        fs::write(scratch.0.join("a.txt"), "").unwrap();
+        let segments = ["sub<".to_string()];
+        let html = directory_listing(&scratch.0, &segments, false).unwrap();
+        assert!(html.contains("<title>Directory listing for /sub&lt;/</title>"));
+        assert!(html.contains(r#"<a href="../">../</a>"#));
+        assert!(
+            html.contains(r#"<a href="%3Cb%3E%26%22x%27.txt">&lt;b&gt;&amp;&quot;x&#39;.txt</a>"#)
+        );
+        assert!(html.contains(r#"<a href="d%20i%20r/">d i r/</a>"#));
+        let a = html.find("a.txt").unwrap();
+        assert!(html.find("%3Cb").unwrap() < a && a < html.find("d%20i%20r").unwrap());
+        let root = directory_listing(&scratch.0, &[], true).unwrap();
+        assert!(root.contains("Directory listing for /<") && !root.contains("../"));
+    }
 }

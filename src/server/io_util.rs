@@ -36,15 +36,24 @@ pub fn out_of_resources(err: &io::Error) -> bool {
 
 /// Writes one piece of output, returning how many bytes went.
 pub fn write_output<S: Write + AsRawFd>(stream: &mut S, output: Output<'_>) -> io::Result<usize> {
-    match output {
-        Output::Bytes(bytes) => stream.write(bytes),
+    let written = match output {
+        Output::Bytes(bytes) => stream.write(bytes)?,
         Output::File { file, offset, len } => send_file(
             stream.as_raw_fd(),
             file.as_raw_fd(),
             offset,
             len.min(FILE_CHUNK),
-        ),
+        )?,
+    };
+    if written == 0 {
+        // A file that shrank after its Content-Length was sent can never be
+        // finished: closing is the only honest answer (and retrying would spin).
+        return Err(io::Error::new(
+            ErrorKind::UnexpectedEof,
+            "nothing could be written: the file was truncated while being sent",
+        ));
     }
+    Ok(written)
 }
 
 /// Copies a file range to a socket inside the kernel (`sendfile(2)`).
