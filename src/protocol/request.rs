@@ -107,14 +107,19 @@ impl RequestHead {
     /// (`http://host/p?q`) this is `/p`; for `*` it is `*`.
     pub fn path(&self) -> &str {
         let target = self.target();
-        let without_scheme = match target.find("://") {
-            Some(i) => {
-                let rest = &target[i + 3..];
-                rest.find('/').map_or("/", |p| &rest[p..])
-            }
-            None => target,
+        // Origin-form is the common case; only absolute-form needs the authority cut.
+        let without_scheme = if target.starts_with('/') {
+            target
+        } else if let Some(i) = target.find("://") {
+            let rest = &target[i + 3..];
+            rest.find('/').map_or("/", |p| &rest[p..])
+        } else {
+            target
         };
-        without_scheme.split('?').next().unwrap_or("")
+        match without_scheme.find('?') {
+            Some(q) => &without_scheme[..q],
+            None => without_scheme,
+        }
     }
 
     /// The query string, without the `?`.

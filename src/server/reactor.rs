@@ -144,6 +144,9 @@ impl Reactor {
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
                             client.readable = true;
                         }
+                        if event.is_read_closed() || event.is_error() {
+                            client.peer_closed_hint = true;
+                        }
                         if event.is_writable() || event.is_write_closed() || event.is_error() {
                             client.writable = true;
                         }
@@ -453,8 +456,9 @@ impl Reactor {
             if !self.clients.contains(key) {
                 continue;
             }
-            let mut client = self.clients.remove(key);
-            let _ = self.poll.registry().deregister(&mut client.stream);
+            // Dropping the stream closes it, which also removes it from the epoll
+            // set (we never dup descriptors): no separate epoll_ctl call needed.
+            let client = self.clients.remove(key);
             Stats::bump(&self.app.stats.connections_closed);
             log::debug!("conn {key}: closed {}", client.peer);
         }
