@@ -15,7 +15,8 @@ pub struct Stats {
     pub responses: [AtomicU64; 5],
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
-    /// Returns from `epoll_wait` (reactor) or blocking accepts (other models).
+    /// Returns from `epoll_wait`: the reactor's loop, or the blocking models' accept
+    /// loop (their connection threads block in `read`, which is not counted).
     pub poll_wakeups: AtomicU64,
     /// Readiness events handled.
     pub events: AtomicU64,

@@ -639,6 +639,9 @@ impl Connection {
                     *c = Continue::Sent;
                     self.start_output(now);
                     self.out.extend_from_slice(response::CONTINUE);
+                    self.stats.count_response(100);
+                    // The client only starts sending now: so does its body timer.
+                    self.body_progress_at = now.instant;
                     break;
                 }
                 SlotState::Receiving(_) | SlotState::Routing => break,
@@ -700,6 +703,14 @@ impl Connection {
         }
     }
 
+    /// The request being received asked for 100 Continue and has not had it yet.
+    fn awaiting_our_continue(&self) -> bool {
+        matches!(
+            self.slots.back().map(|s| &s.state),
+            Some(SlotState::Receiving(Continue::Wanted))
+        )
+    }
+
     fn compact_input(&mut self) {
         if self.input_pos == self.input.len() {
             self.input.clear();
@@ -731,6 +742,8 @@ impl Connection {
                     None
                 }
             }
+            // A client waiting for our 100 Continue is not late with its body.
+            State::ReadingBody { .. } if self.awaiting_our_continue() => None,
             State::ReadingBody { .. } => Some((self.body_progress_at + t.header, Expiry::Body)),
             State::Lingering { until } => Some((*until, Expiry::LingerOver)),
             State::Closing | State::Closed => None,

@@ -236,7 +236,11 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let line = &buf[start..];
-    let line_len = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    let line_end = line.iter().position(|&b| b == b'\n').unwrap_or(line.len());
+    // The CRLF is not part of the request line (RFC 9112 §3).
+    let line_len = line[..line_end]
+        .strip_suffix(b"\r")
+        .map_or(line_end, <[u8]>::len);
     if line_len > limits.max_request_line {
         return Err(Reject::RequestLineTooLong);
     }

@@ -123,6 +123,7 @@ pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool)
 /// (which switches it to blocking). Returns when a shutdown was requested.
 pub fn accept_until_shutdown(
     listener: std::net::TcpListener,
+    stats: &Stats,
     shutdown: &mut super::signals::Shutdown,
     mut may_accept: impl FnMut() -> bool,
     mut serve_one: impl FnMut(TcpStream),
@@ -148,6 +149,10 @@ pub fn accept_until_shutdown(
             Err(e) => return Err(e),
             Ok(()) => {}
         }
+        // The blocking models wait in two places: here, for new connections, and in
+        // each connection's blocking read. Only this one is a poll, so only it counts.
+        Stats::bump(&stats.poll_wakeups);
+        Stats::add(&stats.events, events.iter().count() as u64);
         shutdown.drain_pending();
         if shutdown.requested() {
             return Ok(());

@@ -24,6 +24,7 @@ pub fn run(
     let mut next_id = 0usize;
     blocking::accept_until_shutdown(
         listener,
+        &app.stats,
         &mut shutdown,
         || true,
         |stream| {

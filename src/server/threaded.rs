@@ -35,6 +35,7 @@ pub fn run(
     let limit_app = Arc::clone(&app);
     blocking::accept_until_shutdown(
         listener,
+        &app.stats,
         &mut shutdown,
         || {
             let s = limit_app.stats.snapshot();
