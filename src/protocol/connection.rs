@@ -349,8 +349,16 @@ impl Connection {
     // ---- outputs ------------------------------------------------------------------
 
     /// The next complete request, in arrival order.
+    ///
+    /// Any input can complete requests, including [`Connection::consume_output`]
+    /// (room in the output lets parsing resume), so drivers poll after every call.
     pub fn poll_request(&mut self) -> Option<Request> {
         self.ready.pop_front()
+    }
+
+    /// A complete request is waiting for [`Connection::poll_request`].
+    pub fn has_request(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// The next bytes to send, if any.
@@ -410,7 +418,9 @@ impl Connection {
     // ---- the machine ----------------------------------------------------------------
 
     fn set_state(&mut self, next: State) {
-        log::trace!("conn {}: {} -> {}", self.id, self.state.name(), next.name());
+        if self.state.name() != next.name() {
+            log::trace!("conn {}: {} -> {}", self.id, self.state.name(), next.name());
+        }
         self.state = next;
     }
 
@@ -578,6 +588,12 @@ impl Connection {
     /// Hands a complete request to the router (through `poll_request`).
     fn dispatch(&mut self, head: RequestHead, seq: u64, body_len: u64) {
         Stats::bump(&self.stats.requests);
+        log::trace!(
+            "conn {}: request #{seq} complete: {} {}",
+            self.id,
+            head.method_str(),
+            head.target()
+        );
         let close_after = match self.slots.back_mut() {
             Some(slot) => {
                 slot.state = SlotState::Routing;

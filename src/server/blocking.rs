@@ -79,7 +79,7 @@ pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool)
             Phase::Open => {}
         }
         if !conn.wants_read() {
-            if conn.poll_request().is_none() && !conn.wants_write() {
+            if !conn.has_request() && !conn.wants_write() {
                 // Nothing to read, write or route, yet not closed: only a timer can
                 // move it on (it cannot happen today; guard against a busy loop).
                 let now = dates.now(Instant::now(), SystemTime::now());

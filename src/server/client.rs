@@ -7,12 +7,12 @@
 
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::Interest;
 
 use super::io_util::{interrupted, would_block, write_output};
+use super::timers::TimerKey;
 use crate::protocol::{Connection, Now};
 use crate::stats::Stats;
 
@@ -36,6 +36,8 @@ pub enum Drained {
 
 /// A connection in the reactor's slab.
 pub struct Client {
+    /// The slab key (and mio token), for logs.
+    pub key: usize,
     pub stream: TcpStream,
     pub conn: Connection,
     pub peer: SocketAddr,
@@ -51,14 +53,21 @@ pub struct Client {
     pub peer_closed_hint: bool,
     /// `shutdown(Write)` was done for a lingering close.
     pub write_shut: bool,
-    /// The earliest timer entry scheduled for this connection.
-    pub scheduled: Option<Instant>,
+    /// This connection's pending deadline entry in the reactor's timers.
+    pub scheduled: Option<TimerKey>,
 }
 
 impl Client {
     /// A client for a socket just accepted.
-    pub fn new(stream: TcpStream, conn: Connection, peer: SocketAddr, generation: u64) -> Self {
+    pub fn new(
+        key: usize,
+        stream: TcpStream,
+        conn: Connection,
+        peer: SocketAddr,
+        generation: u64,
+    ) -> Self {
         Self {
+            key,
             stream,
             conn,
             peer,
@@ -86,11 +95,13 @@ impl Client {
             }
             match self.stream.read(scratch) {
                 Ok(0) => {
+                    log::trace!("conn {}: read EOF (peer closed its side)", self.key);
                     self.readable = false;
                     self.conn.handle_eof(now);
                     return Ok(Drained::Eof);
                 }
                 Ok(n) => {
+                    log::trace!("conn {}: read {n} bytes", self.key);
                     Stats::add(&stats.bytes_in, n as u64);
                     self.conn.handle_bytes(&scratch[..n], now);
                     // A short read took everything the socket held. Bytes arriving
@@ -103,6 +114,7 @@ impl Client {
                     }
                 }
                 Err(e) if would_block(&e) => {
+                    log::trace!("conn {}: read would block", self.key);
                     self.readable = false;
                     return Ok(Drained::WouldBlock);
                 }
@@ -121,10 +133,12 @@ impl Client {
             };
             match write_output(&mut self.stream, output) {
                 Ok(n) => {
+                    log::trace!("conn {}: wrote {n} bytes", self.key);
                     Stats::add(&stats.bytes_out, n as u64);
                     self.conn.consume_output(n, now);
                 }
                 Err(e) if would_block(&e) => {
+                    log::trace!("conn {}: write would block: socket buffer full", self.key);
                     self.writable = false;
                     return Ok(Drained::WouldBlock);
                 }

@@ -22,7 +22,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::client::{Client, Drained};
+use super::client::Client;
 use super::io_util::{interrupted, out_of_resources, would_block};
 use super::signals::Shutdown;
 use super::timers::{Due, Timers};
@@ -39,6 +39,8 @@ const SIGNALS: Token = Token(usize::MAX - 2);
 const EVENTS_CAPACITY: usize = 1024;
 /// Size of the one read buffer all clients share (data is copied into the core).
 const SCRATCH_SIZE: usize = 64 * 1024;
+/// Read-route-write rounds per client per turn before it yields to the others.
+const DRIVE_ROUNDS: usize = 4;
 /// How long to wait before accepting again after running out of descriptors.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
@@ -128,6 +130,10 @@ impl Reactor {
                 return Err(e);
             }
             let now = self.dates.now(Instant::now(), SystemTime::now());
+            log::trace!(
+                "poll: woke with {} events (timeout was {timeout:?})",
+                events.iter().count()
+            );
             Stats::bump(&self.app.stats.poll_wakeups);
             Stats::add(&self.app.stats.events, events.iter().count() as u64);
 
@@ -216,7 +222,8 @@ impl Reactor {
                         log::warn!("accept: {e}; pausing accept until a connection closes");
                     }
                     self.pause_accepting(Accepting::PausedNoDescriptors);
-                    self.timers
+                    let _ = self
+                        .timers
                         .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
                     return;
                 }
@@ -241,7 +248,7 @@ impl Reactor {
         }
         self.next_generation += 1;
         let conn = self.app.new_connection(peer, key, now.instant);
-        entry.insert(Client::new(stream, conn, peer, self.next_generation));
+        entry.insert(Client::new(key, stream, conn, peer, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
         if self.drain_deadline.is_some() {
@@ -310,39 +317,33 @@ impl Reactor {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        let mut budget_spent = false;
         let result: io::Result<()> = (|| {
-            for _round in 0..2 {
-                if client.readable
-                    && client.conn.wants_read()
-                    && client.read_burst(&mut self.scratch, now, &app.stats)?
-                        == Drained::BudgetSpent
-                {
-                    budget_spent = true;
+            for _round in 0..DRIVE_ROUNDS {
+                if client.readable && client.conn.wants_read() {
+                    client.read_burst(&mut self.scratch, now, &app.stats)?;
                 }
                 while let Some(request) = client.conn.poll_request() {
                     match routes::route(&request, &app.ctx(now.instant)) {
                         Reply::Now(response) => client.conn.respond(request.seq, response, now),
-                        Reply::After(wait, response) => self.timers.schedule(
-                            now.instant + wait,
-                            Due::Deferred {
-                                key,
-                                generation: client.generation,
-                                seq: request.seq,
-                                response,
-                            },
-                        ),
+                        Reply::After(wait, response) => {
+                            self.timers.schedule(
+                                now.instant + wait,
+                                Due::Deferred {
+                                    key,
+                                    generation: client.generation,
+                                    seq: request.seq,
+                                    response,
+                                },
+                            );
+                        }
                     }
                 }
-                if client.writable
-                    && client.conn.wants_write()
-                    && !client.write_shut
-                    && client.write_burst(now, &app.stats)? == Drained::BudgetSpent
-                {
-                    budget_spent = true;
+                if client.writable && client.conn.wants_write() && !client.write_shut {
+                    client.write_burst(now, &app.stats)?;
                 }
-                // Writing may have released backpressure: read again if so.
-                if !(client.readable && client.conn.wants_read()) {
+                // Writing may have let the connection parse more requests, or want
+                // input again: go round while there is something to do.
+                if !(client.conn.has_request() || client.readable && client.conn.wants_read()) {
                     break;
                 }
             }
@@ -380,21 +381,28 @@ impl Reactor {
             }
             client.registered = wanted;
         }
+        // Keep one timer entry per connection, moved only when the deadline comes
+        // earlier: a later deadline is found when the early entry fires (and the
+        // connection re-checks), which saves a reschedule on every request.
         if let Some(deadline) = client.conn.deadline() {
-            if client.scheduled.is_none_or(|s| deadline < s) {
-                client.scheduled = Some(deadline);
-                self.timers.schedule(
-                    deadline,
-                    Due::Connection {
-                        key,
-                        generation: client.generation,
-                    },
-                );
+            if client.scheduled.is_none_or(|(at, _)| deadline < at) {
+                if let Some(old) = client.scheduled.take() {
+                    self.timers.cancel(old);
+                }
+                let due = Due::Connection {
+                    key,
+                    generation: client.generation,
+                };
+                client.scheduled = Some(self.timers.schedule(deadline, due));
             }
         }
+        // The socket is known to be ready and the connection wants it, but this
+        // turn's budget is spent (or backpressure lifted after the last read). No new
+        // edge will come for readiness we already saw, so come back before sleeping.
+        // Each visit reads or writes something or hits WouldBlock, so this ends.
         let more_input = client.readable && client.conn.wants_read();
-        let more_output = client.writable && client.conn.wants_write();
-        if budget_spent && (more_input || more_output) {
+        let more_output = client.writable && client.conn.wants_write() && !client.write_shut;
+        if more_input || more_output || client.conn.has_request() {
             self.revisit.push(key);
         }
     }
@@ -459,6 +467,9 @@ impl Reactor {
             // Dropping the stream closes it, which also removes it from the epoll
             // set (we never dup descriptors): no separate epoll_ctl call needed.
             let client = self.clients.remove(key);
+            if let Some(timer) = client.scheduled {
+                self.timers.cancel(timer);
+            }
             Stats::bump(&self.app.stats.connections_closed);
             log::debug!("conn {key}: closed {}", client.peer);
         }

@@ -1,12 +1,13 @@
-//! Deadlines for the reactor: a min-heap, nearest first.
+//! Deadlines for the reactor, nearest first.
 //!
-//! Rule: time is passed in; nothing here reads the clock. Cancelling is lazy: an
-//! entry for a connection that closed (or whose slab key now belongs to a newer
-//! connection, told apart by its generation) is simply ignored when it pops, and a
-//! connection re-checks its own deadline when woken, so an early entry is harmless.
+//! Rule: time is passed in; nothing here reads the clock. Each connection keeps the
+//! key of its one pending deadline and cancels it when it closes, so the map holds at
+//! most one entry per connection (plus `/delay` responses), however many connections
+//! come and go. An entry is still only a hint: a connection re-checks its own
+//! deadline when woken, and each entry carries the connection's generation, so an
+//! entry for a slab key that now belongs to a newer connection is ignored.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::protocol::Response;
@@ -29,77 +30,57 @@ pub enum Due {
     StatsLine,
 }
 
-#[derive(Debug)]
-struct Entry {
-    at: Instant,
-    /// Insertion order, so equal deadlines fire first-in, first-out.
-    order: u64,
-    due: Due,
-}
+/// Names one scheduled entry, for [`Timers::cancel`]. The counter keeps equal
+/// deadlines distinct and makes them fire first-in, first-out.
+pub type TimerKey = (Instant, u64);
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.order).cmp(&(self.at, self.order))
-    }
-}
-
-/// The reactor's timer heap.
+/// The reactor's timers, ordered by deadline.
 #[derive(Debug, Default)]
 pub struct Timers {
-    heap: BinaryHeap<Entry>,
+    entries: BTreeMap<TimerKey, Due>,
     order: u64,
 }
 
 impl Timers {
-    /// An empty heap.
+    /// No timers.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Schedules `due` at `at`.
-    pub fn schedule(&mut self, at: Instant, due: Due) {
+    pub fn schedule(&mut self, at: Instant, due: Due) -> TimerKey {
         self.order += 1;
-        self.heap.push(Entry {
-            at,
-            order: self.order,
-            due,
-        });
+        let key = (at, self.order);
+        self.entries.insert(key, due);
+        key
+    }
+
+    /// Removes an entry that has not fired yet.
+    pub fn cancel(&mut self, key: TimerKey) -> Option<Due> {
+        self.entries.remove(&key)
     }
 
     /// The nearest deadline: the event loop sleeps at most until then.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.at)
+        self.entries.first_key_value().map(|((at, _), _)| *at)
     }
 
     /// Removes and returns one entry that is due at `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<Due> {
-        if self.heap.peek()?.at <= now {
-            self.heap.pop().map(|e| e.due)
-        } else {
-            None
+        match self.entries.first_key_value() {
+            Some(((at, _), _)) if *at <= now => self.entries.pop_first().map(|(_, due)| due),
+            _ => None,
         }
     }
 
     /// Entries waiting.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.entries.len()
     }
 
     /// No entries waiting.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.entries.is_empty()
     }
 }
 
@@ -140,5 +121,16 @@ mod tests {
         ));
         assert!(timers.pop_due(now).is_none());
         assert_eq!(timers.len(), 1);
+    }
+
+    #[test]
+    fn cancelled_entries_never_fire() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new();
+        let key = timers.schedule(t0, Due::AcceptRetry);
+        assert!(matches!(timers.cancel(key), Some(Due::AcceptRetry)));
+        assert!(timers.cancel(key).is_none());
+        assert!(timers.pop_due(t0 + Duration::from_secs(1)).is_none());
+        assert!(timers.is_empty());
     }
 }
