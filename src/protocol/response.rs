@@ -263,26 +263,32 @@ mod tests {
     use crate::protocol::date::DateCache;
     use std::time::{Duration, Instant, UNIX_EPOCH};
 
-    fn now() -> Now {
-        DateCache::new().now(
+    /// Serializes `response` as the connection would, with a fixed date.
+    fn serialize(response: Response, close: bool, head_request: bool, id: Option<&[u8]>) -> String {
+        let now = DateCache::new().now(
             Instant::now(),
             UNIX_EPOCH + Duration::from_secs(784_111_777),
-        )
+        );
+        let framing = Framing {
+            now: &now,
+            close,
+            confirm_keep_alive: false,
+            head_request,
+            request_id: id,
+        };
+        let mut out = Vec::new();
+        write_response(&mut out, response, &framing);
+        String::from_utf8(out).unwrap()
     }
 
     #[test]
     fn serializes_head_and_body_with_framing_headers() {
-        let now = now();
-        let mut out = Vec::new();
-        let framing = Framing {
-            now: &now,
-            close: false,
-            confirm_keep_alive: false,
-            head_request: false,
-            request_id: Some(b"abc-1"),
-        };
-        write_response(&mut out, Response::text(200, "Hello, world!"), &framing);
-        let text = String::from_utf8(out).unwrap();
+        let text = serialize(
+            Response::text(200, "Hello, world!"),
+            false,
+            false,
+            Some(b"abc-1"),
+        );
         assert_eq!(
             text,
             format!(
@@ -295,34 +301,17 @@ mod tests {
 
     #[test]
     fn head_requests_get_the_length_but_no_body() {
-        let now = now();
-        let mut out = Vec::new();
-        let framing = Framing {
-            now: &now,
-            close: true,
-            confirm_keep_alive: false,
-            head_request: true,
-            request_id: None,
-        };
-        write_response(&mut out, Response::text(200, "Hello, world!"), &framing);
-        let text = String::from_utf8(out).unwrap();
+        let text = serialize(Response::text(200, "Hello, world!"), true, true, None);
         assert!(text.contains("Content-Length: 13\r\n"));
         assert!(text.contains("Connection: close\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
     }
 
     #[test]
-    fn not_modified_has_no_length() {
-        let now = now();
-        let mut out = Vec::new();
-        let framing = Framing {
-            now: &now,
-            close: false,
-            confirm_keep_alive: false,
-            head_request: false,
-            request_id: None,
-        };
-        write_response(&mut out, Response::empty(304), &framing);
-        assert!(!String::from_utf8(out).unwrap().contains("Content-Length"));
+    fn not_modified_and_no_content_have_no_length() {
+        for status in [204, 304] {
+            let text = serialize(Response::empty(status), false, false, None);
+            assert!(!text.contains("Content-Length"), "{text}");
+        }
     }
 }
