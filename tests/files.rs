@@ -1,106 +1,111 @@
 //! `-d DIR` over a real socket: the `reactor` binary serving a scratch directory.
 //!
-//! Each test starts its own server on an ephemeral port over its own fixture, sends
-//! raw requests with `TcpStream`, and parses the responses by hand.
+//! Each test starts its own server (via [`common::Server`]) on an ephemeral port over
+//! its own fixture, sends raw requests, and reads the responses with [`common::Client`].
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
+use std::net::SocketAddr;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread;
 use std::time::{Duration, SystemTime};
+
+use common::{Response, MODELS};
 
 /// In every file outside the served root; must never appear in a response.
 const MARKER: &str = "OUTSIDE-THE-ROOT-7f3a9c1e";
 const BIG_LEN: usize = 3 * 1024 * 1024;
 
-/// A running server over a scratch directory; kills the server and removes the
-/// directory on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
+/// A running server over a scratch directory. Fields drop in order: the server is
+/// killed first, then the directory is removed.
+struct FileServer {
+    server: common::Server,
+    dir: ScratchDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Server {
+impl FileServer {
+    /// The reactor model over a fresh fixture.
     fn start() -> Self {
-        Self::start_with(&[])
+        Self::start_model("reactor")
     }
 
-    fn start_with(args: &[&str]) -> Self {
-        let dir = scratch_dir();
-        let root = dir.join("root");
-        make_fixture(&dir, &root);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
-            .arg("0")
-            .arg("-d")
-            .arg(&root)
-            .args(args)
-            .env("RUST_LOG", "info,reactor::access=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the reactor binary");
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let port = read_port(&mut stderr);
-        // Keep draining, or the server blocks once the pipe is full.
-        thread::spawn(move || for _ in stderr.lines() {});
-        Self { child, port, dir }
+    fn start_model(model: &str) -> Self {
+        let dir = ScratchDir::new();
+        let root = dir.0.join("root");
+        make_fixture(&dir.0, &root);
+        let root = root.to_str().expect("UTF-8 temp path");
+        let server = common::Server::start(model, &["-d", root]);
+        Self { server, dir }
     }
 
     fn root(&self) -> PathBuf {
-        self.dir.join("root")
+        self.dir.0.join("root")
     }
 
-    /// Sends one request (with `Connection: close`) and reads its response.
-    fn get(&self, method: &str, target: &str, extra: &str) -> Reply {
-        let raw = format!(
-            "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra}\r\n"
-        );
-        let mut replies = self.exchange(raw.as_bytes(), &[method == "HEAD"]);
-        replies.pop().unwrap()
+    fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// Sends one request (with `Connection: close` and the `extra` field lines) and
+    /// reads its response.
+    fn get(&self, method: &str, target: &str, extra: &[&str]) -> Response {
+        let mut fields = vec!["Connection: close"];
+        fields.extend_from_slice(extra);
+        let raw = common::request(method, target, &fields, b"");
+        self.exchange(&raw, &[method == "HEAD"]).pop().unwrap()
     }
 
     /// Writes `raw` on one connection and reads one response per entry of `heads`
     /// (true: the request was HEAD, so no body follows).
-    fn exchange(&self, raw: &[u8], heads: &[bool]) -> Vec<Reply> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream.write_all(raw).unwrap();
-        let mut buf = Vec::new();
+    fn exchange(&self, raw: &[u8], heads: &[bool]) -> Vec<Response> {
+        let mut client = self.server.client();
+        client.send(raw);
         heads
             .iter()
-            .map(|&head| read_reply(&mut stream, &mut buf, head))
+            .map(|&head| {
+                if head {
+                    client.read_head_response()
+                } else {
+                    client.read_response()
+                }
+            })
             .collect()
+    }
+
+    /// Writes `raw` on one connection and returns everything until the server closes
+    /// (for requests that may be rejected before a well-formed response).
+    fn raw_exchange(&self, raw: &[u8]) -> Vec<u8> {
+        let mut client = self.server.client();
+        client.send(raw);
+        client.read_to_close()
     }
 }
 
-fn scratch_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "reactor-files-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system temp dir, removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "reactor-files-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// `dir/root` is served; `dir/secret` and `dir/outside/` hold the marker.
@@ -133,104 +138,10 @@ fn big_content() -> Vec<u8> {
         .collect()
 }
 
-/// Reads start-up lines until `reactor listening on http://127.0.0.1:PORT/ (...)`.
-fn read_port(stderr: &mut impl BufRead) -> u16 {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = stderr.read_line(&mut line).expect("read server stderr");
-        assert!(n > 0, "server exited before listening");
-        if let Some((_, rest)) = line.split_once("listening on http://") {
-            let addr = rest.split('/').next().unwrap();
-            let port = addr.rsplit(':').next().unwrap();
-            return port.parse().expect("port in the start-up line");
-        }
-    }
-}
-
-/// One parsed response.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-/// Reads one response from `stream`, keeping any bytes of the next one in `buf`.
-fn read_reply(stream: &mut TcpStream, buf: &mut Vec<u8>, head_request: bool) -> Reply {
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        assert!(fill(stream, buf) > 0, "EOF inside a response head: {buf:?}");
-    };
-    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let length = match headers.get("content-length") {
-        _ if head_request || status == 304 => 0,
-        Some(n) => n.parse().unwrap(),
-        None => 0,
-    };
-    while buf.len() < head_end + length {
-        assert!(fill(stream, buf) > 0, "EOF inside a body of {length} bytes");
-    }
-    let body = buf[head_end..head_end + length].to_vec();
-    buf.drain(..head_end + length);
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
-    let mut chunk = [0u8; 64 * 1024];
-    let n = stream.read(&mut chunk).expect("read (timed out?)");
-    buf.extend_from_slice(&chunk[..n]);
-    n
-}
-
-/// Reads whatever the server sends until it closes (for requests that may be
-/// rejected before a well-formed response).
-fn raw_exchange(port: u16, raw: &[u8]) -> Vec<u8> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(raw).unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    out
-}
-
 #[test]
 fn index_html_is_served_for_the_root() {
-    let server = Server::start();
-    let reply = server.get("GET", "/", "");
+    let server = FileServer::start();
+    let reply = server.get("GET", "/", &[]);
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "<h1>root index</h1>");
     assert_eq!(
@@ -241,8 +152,8 @@ fn index_html_is_served_for_the_root() {
 
 #[test]
 fn directory_listing_escapes_names() {
-    let server = Server::start();
-    let reply = server.get("GET", "/list/", "");
+    let server = FileServer::start();
+    let reply = server.get("GET", "/list/", &[]);
     assert_eq!(reply.status, 200);
     let html = reply.text();
     assert!(
@@ -256,30 +167,30 @@ fn directory_listing_escapes_names() {
     assert!(html.contains(r#"<a href="inner/">inner/</a>"#), "{html}");
     assert!(html.contains(r#"<a href="../">../</a>"#), "{html}");
     assert!(!html.contains("<b>"), "{html}");
-    let file = server.get("GET", "/list/%3Cb%3E%26%22x.txt", "");
+    let file = server.get("GET", "/list/%3Cb%3E%26%22x.txt", &[]);
     assert_eq!((file.status, file.text().as_str()), (200, "escaped"));
 }
 
 #[test]
 fn directory_without_slash_redirects() {
-    let server = Server::start();
-    let reply = server.get("GET", "/sub", "");
+    let server = FileServer::start();
+    let reply = server.get("GET", "/sub", &[]);
     assert_eq!(reply.status, 301);
     assert_eq!(reply.header("Location"), Some("/sub/"));
-    let reply = server.get("GET", "/sub?a=1&b=2", "");
+    let reply = server.get("GET", "/sub?a=1&b=2", &[]);
     assert_eq!(reply.header("Location"), Some("/sub/?a=1&b=2"));
     // Not `//sub/`, which a browser would read as the host `sub`.
-    let reply = server.get("GET", "//sub", "");
+    let reply = server.get("GET", "//sub", &[]);
     assert_eq!(reply.header("Location"), Some("/sub/"));
-    assert_eq!(server.get("GET", "/notes.txt/", "").status, 404);
-    let listing = server.get("GET", "/sub/", "");
+    assert_eq!(server.get("GET", "/notes.txt/", &[]).status, 404);
+    let listing = server.get("GET", "/sub/", &[]);
     assert_eq!(listing.status, 200);
     assert!(listing.text().contains("Directory listing for /sub/"));
 }
 
 #[test]
 fn content_types_follow_extensions() {
-    let server = Server::start();
+    let server = FileServer::start();
     for (path, mime) in [
         ("/page.html", "text/html; charset=utf-8"),
         ("/style.css", "text/css; charset=utf-8"),
@@ -287,7 +198,7 @@ fn content_types_follow_extensions() {
         ("/pixel.png", "image/png"),
         ("/big.bin", "application/octet-stream"),
     ] {
-        let reply = server.get("GET", path, "");
+        let reply = server.get("GET", path, &[]);
         assert_eq!(reply.status, 200, "{path}");
         assert_eq!(reply.header("Content-Type"), Some(mime), "{path}");
         assert_eq!(reply.header("Accept-Ranges"), Some("bytes"), "{path}");
@@ -298,9 +209,9 @@ fn content_types_follow_extensions() {
 #[test]
 fn big_file_is_sent_whole_under_every_model() {
     let expected = big_content();
-    for model in ["reactor", "threaded", "iterative"] {
-        let server = Server::start_with(&["--model", model]);
-        let reply = server.get("GET", "/big.bin", "");
+    for model in MODELS {
+        let server = FileServer::start_model(model);
+        let reply = server.get("GET", "/big.bin", &[]);
         assert_eq!(reply.status, 200, "{model}");
         assert_eq!(reply.header("Content-Length"), Some("3145728"), "{model}");
         assert!(reply.body == expected, "{model}: body differs");
@@ -309,15 +220,9 @@ fn big_file_is_sent_whole_under_every_model() {
 
 #[test]
 fn head_of_big_file_has_length_but_no_body() {
-    let server = Server::start();
-    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let raw = "HEAD /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    stream.write_all(raw.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    stream.read_to_end(&mut all).unwrap();
+    let server = FileServer::start();
+    let raw = common::request("HEAD", "/big.bin", &["Connection: close"], b"");
+    let all = server.raw_exchange(&raw);
     let text = String::from_utf8(all).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert!(text.contains("Content-Length: 3145728\r\n"), "{text}");
@@ -329,38 +234,38 @@ fn head_of_big_file_has_length_but_no_body() {
 
 #[test]
 fn range_returns_exact_bytes() {
-    let server = Server::start();
+    let server = FileServer::start();
     let big = big_content();
-    let reply = server.get("GET", "/big.bin", "Range: bytes=10-19\r\n");
+    let reply = server.get("GET", "/big.bin", &["Range: bytes=10-19"]);
     assert_eq!(reply.status, 206);
     assert_eq!(reply.header("Content-Range"), Some("bytes 10-19/3145728"));
     assert_eq!(reply.header("Content-Length"), Some("10"));
     assert_eq!(reply.body, &big[10..20]);
-    let tail = server.get("GET", "/big.bin", "Range: bytes=3145000-\r\n");
+    let tail = server.get("GET", "/big.bin", &["Range: bytes=3145000-"]);
     assert_eq!(tail.status, 206);
     assert_eq!(tail.body, &big[3_145_000..]);
 }
 
 #[test]
 fn suffix_range_returns_the_last_bytes() {
-    let server = Server::start();
+    let server = FileServer::start();
     let big = big_content();
-    let reply = server.get("GET", "/big.bin", "Range: bytes=-100\r\n");
+    let reply = server.get("GET", "/big.bin", &["Range: bytes=-100"]);
     assert_eq!(reply.status, 206);
     assert_eq!(
         reply.header("Content-Range"),
         Some("bytes 3145628-3145727/3145728")
     );
     assert_eq!(reply.body, &big[BIG_LEN - 100..]);
-    let small = server.get("GET", "/notes.txt", "Range: bytes=-1000\r\n");
+    let small = server.get("GET", "/notes.txt", &["Range: bytes=-1000"]);
     assert_eq!((small.status, small.text().as_str()), (206, "plain text"));
 }
 
 #[test]
 fn unsatisfiable_range_is_416() {
-    let server = Server::start();
+    let server = FileServer::start();
     for range in ["bytes=3145728-", "bytes=-0", "bytes=5000000-6000000"] {
-        let reply = server.get("GET", "/big.bin", &format!("Range: {range}\r\n"));
+        let reply = server.get("GET", "/big.bin", &[&format!("Range: {range}")]);
         assert_eq!(reply.status, 416, "{range}");
         assert_eq!(
             reply.header("Content-Range"),
@@ -369,44 +274,45 @@ fn unsatisfiable_range_is_416() {
         );
     }
     for ignored in ["bytes=0-1,5-6", "bytes=abc", "lines=1-2"] {
-        let reply = server.get("GET", "/notes.txt", &format!("Range: {ignored}\r\n"));
+        let reply = server.get("GET", "/notes.txt", &[&format!("Range: {ignored}")]);
         assert_eq!((reply.status, reply.text().as_str()), (200, "plain text"));
     }
 }
 
 #[test]
 fn if_modified_since_gives_304() {
-    let server = Server::start();
-    let first = server.get("GET", "/notes.txt", "");
+    let server = FileServer::start();
+    let first = server.get("GET", "/notes.txt", &[]);
     let date = first.header("Last-Modified").unwrap().to_string();
     let same = server.get(
         "GET",
         "/notes.txt",
-        &format!("If-Modified-Since: {date}\r\n"),
+        &[&format!("If-Modified-Since: {date}")],
     );
     assert_eq!(same.status, 304);
     assert_eq!(same.header("Last-Modified"), Some(date.as_str()));
     assert!(same.header("Content-Length").is_none());
-    let with_range = format!("If-Modified-Since: {date}\r\nRange: bytes=0-1\r\n");
+    let since = format!("If-Modified-Since: {date}");
+    let with_range = [since.as_str(), "Range: bytes=0-1"];
     assert_eq!(server.get("GET", "/notes.txt", &with_range).status, 304);
-    let old = "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
-    assert_eq!(server.get("GET", "/notes.txt", old).status, 200);
-    let garbage = "If-Modified-Since: not a date\r\n";
-    assert_eq!(server.get("GET", "/notes.txt", garbage).status, 200);
+    let old = "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT";
+    assert_eq!(server.get("GET", "/notes.txt", &[old]).status, 200);
+    let garbage = "If-Modified-Since: not a date";
+    assert_eq!(server.get("GET", "/notes.txt", &[garbage]).status, 200);
     // A file touched after the date is modified.
     let later = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
     fs::write(server.root().join("notes.txt"), "plain text").unwrap();
     let touched = server.get(
         "GET",
         "/notes.txt",
-        &format!("If-Modified-Since: {later}\r\n"),
+        &[&format!("If-Modified-Since: {later}")],
     );
     assert_eq!(touched.status, 200);
 }
 
 #[test]
 fn escape_attempts_never_leak_outside_files() {
-    let server = Server::start();
+    let server = FileServer::start();
     for target in [
         "/../etc/passwd",
         "/../secret",
@@ -426,8 +332,8 @@ fn escape_attempts_never_leak_outside_files() {
         "/dir-out/",
         "http://localhost/../secret",
     ] {
-        let raw = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-        let reply = raw_exchange(server.port, raw.as_bytes());
+        let raw = common::request("GET", target, &["Connection: close"], b"");
+        let reply = server.raw_exchange(&raw);
         let text = String::from_utf8_lossy(&reply);
         let status = text.split(' ').nth(1).unwrap_or("");
         assert!(
@@ -437,14 +343,14 @@ fn escape_attempts_never_leak_outside_files() {
         assert!(!text.contains(MARKER), "{target} leaked the outside file");
         assert!(!text.contains("root:x:0"), "{target} leaked /etc/passwd");
     }
-    let inside = server.get("GET", "/link-in.txt", "");
+    let inside = server.get("GET", "/link-in.txt", &[]);
     assert_eq!((inside.status, inside.text().as_str()), (200, "plain text"));
 }
 
 #[test]
 fn builtin_routes_win_over_files() {
-    let server = Server::start();
-    let reply = server.get("GET", "/hello", "");
+    let server = FileServer::start();
+    let reply = server.get("GET", "/hello", &[]);
     assert_eq!(
         (reply.status, reply.text().as_str()),
         (200, "Hello, world!")
@@ -453,7 +359,7 @@ fn builtin_routes_win_over_files() {
 
 #[test]
 fn pipelined_file_responses_stay_in_order() {
-    let server = Server::start();
+    let server = FileServer::start();
     let big = big_content();
     let raw = "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n\
                HEAD /big.bin HTTP/1.1\r\nHost: h\r\n\r\n\
@@ -472,43 +378,41 @@ fn pipelined_file_responses_stay_in_order() {
 
 #[test]
 fn if_none_match_and_if_range_follow_rfc_9110() {
-    let server = Server::start();
-    let date = server.get("GET", "/notes.txt", "").headers["last-modified"].clone();
+    let server = FileServer::start();
+    let first = server.get("GET", "/notes.txt", &[]);
+    let date = first.header("Last-Modified").unwrap().to_string();
     // If-None-Match present: If-Modified-Since is ignored (§13.1.3); we send no ETags.
-    let both = format!("If-Modified-Since: {date}\r\nIf-None-Match: \"abc\"\r\n");
+    let since = format!("If-Modified-Since: {date}");
+    let both = [since.as_str(), "If-None-Match: \"abc\""];
     assert_eq!(server.get("GET", "/notes.txt", &both).status, 200);
     // If-Range with the current date: the range applies; otherwise the whole file.
-    let fresh = format!("Range: bytes=0-4\r\nIf-Range: {date}\r\n");
+    let fresh = ["Range: bytes=0-4", &format!("If-Range: {date}")];
     let reply = server.get("GET", "/notes.txt", &fresh);
     assert_eq!((reply.status, reply.text().as_str()), (206, "plain"));
     for stale in ["Sun, 06 Nov 1994 08:49:37 GMT", "\"abc\""] {
-        let header = format!("Range: bytes=0-4\r\nIf-Range: {stale}\r\n");
-        let reply = server.get("GET", "/notes.txt", &header);
+        let fields = ["Range: bytes=0-4", &format!("If-Range: {stale}")];
+        let reply = server.get("GET", "/notes.txt", &fields);
         assert_eq!((reply.status, reply.text().as_str()), (200, "plain text"));
     }
 }
 
 #[test]
 fn fifos_are_refused_without_blocking_the_server() {
-    let server = Server::start();
-    assert_eq!(server.get("GET", "/fifo", "").status, 403);
-    assert_eq!(server.get("GET", "/hello", "").status, 200);
+    let server = FileServer::start();
+    assert_eq!(server.get("GET", "/fifo", &[]).status, 403);
+    assert_eq!(server.get("GET", "/hello", &[]).status, 200);
 }
 
 /// A file truncated while it is being sent can never match its Content-Length:
 /// the server must close the connection, not spin retrying a zero-byte send.
 #[test]
 fn a_file_truncated_while_sent_ends_the_connection() {
-    for model in ["reactor", "threaded", "iterative"] {
-        let server = Server::start_with(&["--model", model]);
+    for model in MODELS {
+        let server = FileServer::start_model(model);
         let path = server.root().join("shrinking.bin");
         fs::write(&path, vec![7u8; 64 * 1024 * 1024]).unwrap();
-        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let raw = "GET /shrinking.bin HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        stream.write_all(raw.as_bytes()).unwrap();
+        let mut stream = common::connect(server.addr());
+        common::send(&mut stream, &common::get("/shrinking.bin", &[]));
         let mut first = vec![0u8; 64 * 1024];
         stream.read_exact(&mut first).unwrap();
         fs::File::options()

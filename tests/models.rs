@@ -167,3 +167,24 @@ fn every_model_reports_itself_in_stats() {
         assert!(json["threads_peak"].as_u64().unwrap() >= 1);
     }
 }
+
+/// At `--max-connections` the threaded model stops accepting, so the next client
+/// waits in the kernel's backlog (no thread, no 503) until a connection closes.
+#[test]
+fn threaded_waits_at_max_connections() {
+    let server = Server::start("threaded", &["--max-connections", "3"]);
+    let mut first: Vec<Client> = (0..3).map(|_| server.client()).collect();
+    for client in &mut first {
+        assert_eq!(client.request(&get("/hello", &[])).status, 200);
+    }
+    let mut waiting = server.client();
+    waiting.send(&get("/hello", &[]));
+    assert!(
+        waiting.wait_readable(Duration::from_millis(500)).is_err(),
+        "the fourth client waits in the backlog"
+    );
+    assert_eq!(server.threads(), 4, "main + 3 connection threads");
+    drop(first.pop());
+    waiting.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(waiting.read_response().status, 200);
+}

@@ -302,3 +302,51 @@ fn a_half_closed_client_gets_its_response() {
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.ends_with("delayed 50 ms\n"), "{text}");
 }
+
+/// One client that always has more to send must not starve another: the reactor
+/// caps the reads it gives a client per turn, then serves the others before coming
+/// back. Here the busy client uploads a large body as fast as it can, so its socket
+/// never runs dry; without the budget the loop would read it to the end first.
+#[test]
+fn a_client_that_never_runs_dry_does_not_starve_the_others() {
+    const UPLOAD: u64 = 3 << 30;
+    let server = Server::start("reactor", &["--max-body", &UPLOAD.to_string()]);
+    let addr = server.addr();
+    let uploader = thread::spawn(move || {
+        let mut client = Client::connect(addr);
+        client.send(&common::request(
+            "POST",
+            "/echo",
+            &[&format!("Content-Length: {UPLOAD}")],
+            b"",
+        ));
+        let chunk = vec![b'x'; 1 << 20];
+        let started = Instant::now();
+        for _ in 0..(UPLOAD >> 20) {
+            client.send(&chunk);
+        }
+        let response = client.read_response();
+        assert_eq!(response.status, 200);
+        assert!(response.text().contains(&format!("body-length: {UPLOAD}")));
+        started.elapsed()
+    });
+    thread::sleep(Duration::from_millis(100));
+    let mut worst = Duration::ZERO;
+    let mut other = server.client();
+    for i in 0..20 {
+        let t = Instant::now();
+        let r = other.request(&get("/hello", &[&format!("X-Request-Id: o{i}")]));
+        assert_eq!(r.status, 200);
+        worst = worst.max(t.elapsed());
+        thread::sleep(Duration::from_millis(10));
+    }
+    let upload_took = uploader.join().unwrap();
+    assert!(
+        upload_took > Duration::from_millis(500),
+        "the upload must outlast the other client's requests ({upload_took:?})"
+    );
+    assert!(
+        worst < Duration::from_millis(250),
+        "the other client waited {worst:?}"
+    );
+}
