@@ -7,7 +7,7 @@
 //! and `/delay` sleeps this thread.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,8 +24,13 @@ const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
 const BUFFER_SIZE: usize = 16 * 1024;
 
 /// Serves one connection until it closes. I/O errors end this connection only.
-pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool) -> io::Result<()> {
-    let peer = stream.peer_addr()?;
+pub fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    app: &App,
+    id: usize,
+    shutdown: &AtomicBool,
+) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     let mut dates = DateCache::new();
@@ -34,6 +39,8 @@ pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool)
     let mut told_shutdown = false;
     let write_timeout = app.config.timeouts.write;
     stream.set_write_timeout(Some(write_timeout))?;
+    let mut read_timeout = SHUTDOWN_CHECK;
+    stream.set_read_timeout(Some(read_timeout))?;
     log::debug!("conn {id}: accepted {peer}");
 
     loop {
@@ -90,13 +97,18 @@ pub fn serve(mut stream: TcpStream, app: &App, id: usize, shutdown: &AtomicBool)
             }
             continue;
         }
-        // Wake at the connection's deadline, or sooner to notice a shutdown.
+        // Wake at the connection's deadline, or sooner to notice a shutdown. The
+        // timeout is a socket option (one setsockopt), so it is only changed when
+        // the deadline is nearer than the usual check interval.
         let until_deadline = conn
             .deadline()
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(SHUTDOWN_CHECK);
         let wait = until_deadline.clamp(Duration::from_millis(1), SHUTDOWN_CHECK);
-        stream.set_read_timeout(Some(wait))?;
+        if wait != read_timeout {
+            stream.set_read_timeout(Some(wait))?;
+            read_timeout = wait;
+        }
         match stream.read(&mut buf) {
             Ok(0) => {
                 let now = dates.now(Instant::now(), SystemTime::now());
@@ -126,7 +138,7 @@ pub fn accept_until_shutdown(
     stats: &Stats,
     shutdown: &mut super::signals::Shutdown,
     mut may_accept: impl FnMut() -> bool,
-    mut serve_one: impl FnMut(TcpStream),
+    mut serve_one: impl FnMut(TcpStream, SocketAddr),
 ) -> io::Result<()> {
     use mio::{Events, Interest, Poll, Token};
     const LISTENER: Token = Token(0);
@@ -165,10 +177,10 @@ pub fn accept_until_shutdown(
                 break;
             }
             match listener.accept() {
-                Ok((stream, _peer)) => {
+                Ok((stream, peer)) => {
                     // mio hands out non-blocking sockets; convert to std for blocking I/O.
                     let stream = TcpStream::from(std::os::fd::OwnedFd::from(stream));
-                    serve_one(stream);
+                    serve_one(stream, peer);
                     if shutdown.requested() {
                         return Ok(());
                     }

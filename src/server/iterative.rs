@@ -27,10 +27,10 @@ pub fn run(
         &app.stats,
         &mut shutdown,
         || true,
-        |stream| {
+        |stream, peer| {
             next_id += 1;
             Stats::bump(&app.stats.connections_accepted);
-            if let Err(e) = blocking::serve(stream, &app, next_id, &flag) {
+            if let Err(e) = blocking::serve(stream, peer, &app, next_id, &flag) {
                 log::debug!("conn {next_id}: {e}");
             }
             Stats::bump(&app.stats.connections_closed);

@@ -41,7 +41,7 @@ pub fn run(
             let s = limit_app.stats.snapshot();
             s.connections_open() < max
         },
-        |stream| {
+        |stream, peer| {
             next_id += 1;
             let id = next_id;
             let stats = Arc::clone(&app.stats);
@@ -53,7 +53,7 @@ pub fn run(
                 .name(format!("conn-{id}"))
                 .stack_size(THREAD_STACK)
                 .spawn(move || {
-                    if let Err(e) = blocking::serve(stream, &app, id, &flag) {
+                    if let Err(e) = blocking::serve(stream, peer, &app, id, &flag) {
                         log::debug!("conn {id}: {e}");
                     }
                     Stats::bump(&app.stats.connections_closed);
