@@ -59,10 +59,7 @@ enum Accepting {
 
 /// Runs the event loop until a shutdown signal has been handled.
 pub fn run(listener: std::net::TcpListener, app: Arc<App>, shutdown: Shutdown) -> io::Result<()> {
-    Stats::bump(&app.stats.threads_live);
-    app.stats
-        .threads_peak
-        .fetch_max(1, std::sync::atomic::Ordering::Relaxed);
+    app.stats.thread_started(); // the one thread, for /stats
     let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown)?;
     reactor.run()
 }
