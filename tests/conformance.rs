@@ -1149,6 +1149,46 @@ fn stats_count_interim_responses(model: &str) {
     );
 }
 
+/// `RUST_LOG=info` writes one access line per request, the same in every model:
+/// Common Log Format plus the response time.
+fn access_log_line_per_request(model: &str) {
+    let server = Server::start_with_env(model, &[], &[("RUST_LOG", "info")]);
+    let r = server.request(&get("/hello?x=1", &["Connection: close"]));
+    assert_eq!(r.status, 200);
+    let r = server.request(&get("/missing", &["Connection: close"]));
+    assert_eq!(r.status, 404);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let logs = server.logs();
+        let lines: Vec<String> = logs
+            .lines()
+            .filter(|l| l.contains("reactor::access"))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 2 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(lines.len(), 2, "{model}: {lines:?}");
+    assert!(
+        lines[0].contains("127.0.0.1 - - [")
+            && lines[0].contains("\"GET /hello?x=1 HTTP/1.1\" 200 13 "),
+        "{model}: {}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with("ms"),
+        "{model}: response time: {}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\"GET /missing HTTP/1.1\" 404 "),
+        "{model}: {}",
+        lines[1]
+    );
+}
+
 for_each_model!(
     get_hello_http11,
     head_has_get_headers_and_no_body,
@@ -1189,4 +1229,5 @@ for_each_model!(
     expect_100_continue_variants,
     expect_100_continue_waits_behind_a_delayed_response,
     stats_count_interim_responses,
+    access_log_line_per_request,
 );
