@@ -126,7 +126,6 @@ impl Reactor {
                 }
                 return Err(e);
             }
-            let now = self.dates.now(Instant::now(), SystemTime::now());
             log::trace!(
                 "poll: woke with {} events (timeout was {timeout:?})",
                 events.iter().count()
@@ -135,6 +134,17 @@ impl Reactor {
             Stats::add(&self.app.stats.events, events.iter().count() as u64);
 
             for event in events.iter() {
+                // A fresh time per event: a batch of slow handlers (/spin) must not
+                // leave timers and the drain deadline computed from a stale clock.
+                let now = self.dates.now(Instant::now(), SystemTime::now());
+                // A signal that landed during this batch shows up as a poll event
+                // only next turn; its flag is already set, so start draining now.
+                if self.shutdown.requested() && self.drain_deadline.is_none() {
+                    self.begin_shutdown(&now);
+                }
+                if self.drain_expired(now.instant) {
+                    break;
+                }
                 match event.token() {
                     LISTENER => self.accept_all(&now),
                     SIGNALS => self.begin_shutdown(&now),
@@ -157,18 +167,20 @@ impl Reactor {
                     }
                 }
             }
+            let now = self.dates.now(Instant::now(), SystemTime::now());
             for key in mem::take(&mut self.revisit) {
                 self.drive(key, &now);
             }
+            let now = self.dates.now(Instant::now(), SystemTime::now());
             self.fire_timers(&now);
             self.close_marked();
 
-            if let Some(deadline) = self.drain_deadline {
+            if self.drain_deadline.is_some() {
                 if self.clients.is_empty() {
                     log::info!("all connections finished; exiting");
                     return Ok(());
                 }
-                if now.instant >= deadline {
+                if self.drain_expired(Instant::now()) {
                     log::warn!(
                         "drain deadline passed; closing {} connections",
                         self.clients.len()
@@ -177,6 +189,11 @@ impl Reactor {
                 }
             }
         }
+    }
+
+    /// A shutdown is under way and its deadline has passed.
+    fn drain_expired(&self, now: Instant) -> bool {
+        self.drain_deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// Zero when some client still has budgeted work, else until the nearest timer.
@@ -194,6 +211,11 @@ impl Reactor {
     /// Accepts every queued connection (edge-triggered: one event may stand for many).
     fn accept_all(&mut self, now: &Now) {
         while self.accepting == Accepting::Yes {
+            // Each new client is driven at once, which may run a slow handler: let
+            // a shutdown signal that arrived meanwhile stop the accepting.
+            if self.shutdown.requested() {
+                return;
+            }
             if self.clients.len() >= self.app.config.max_connections {
                 log::warn!(
                     "at --max-connections ({}): pausing accept until a connection closes",
@@ -300,10 +322,19 @@ impl Reactor {
         );
         let keys: Vec<usize> = self.clients.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(client) = self.clients.get_mut(key) {
-                client.conn.handle_shutdown(now);
+            // Requests that already reached the socket count as in flight: read
+            // (and answer) them first, unless the drain time is already used up.
+            let now = self.dates.now(Instant::now(), SystemTime::now());
+            if !self.drain_expired(now.instant) {
+                if let Some(client) = self.clients.get_mut(key) {
+                    client.readable = true; // a spurious read only meets WouldBlock
+                }
+                self.drive(key, &now);
             }
-            self.drive(key, now);
+            if let Some(client) = self.clients.get_mut(key) {
+                client.conn.handle_shutdown(&now);
+            }
+            self.drive(key, &now);
         }
     }
 

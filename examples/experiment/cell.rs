@@ -1,0 +1,358 @@
+//! One cell of the grid: a fresh server, one loadgen run against it, and what the
+//! pair measured, with a note for everything that did not go to plan.
+//!
+//! Rule: a cell always produces a [`Cell`]: skipped, failed and killed runs are rows
+//! with their reason, never dropped and never a crash of the experiment.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cli::{Grid, Model, Workload};
+use crate::load::{self, Load};
+use crate::server::{Server, STOP_LIMIT};
+use crate::system::{Pinning, FD_MARGIN, THREAD_MARGIN};
+
+/// The server's `--max-connections`: above every client count we run.
+const MAX_CONNECTIONS: usize = 20_000;
+/// How long to wait for the server's `/stats` after the load.
+const STATS_LIMIT: Duration = Duration::from_secs(2);
+
+/// Everything cells share.
+pub struct Bench {
+    pub reactor: PathBuf,
+    pub loadgen: PathBuf,
+    pub pinning: Option<Pinning>,
+    pub nofile: u64,
+    pub threads_limit: Option<u64>,
+    pub grid: Grid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Ran to the end; the numbers are what loadgen got (notes may say timed out).
+    Measured,
+    /// Something broke (server did not start, died, could not spawn threads, loadgen
+    /// failed); numbers are kept where there are any.
+    Failed,
+    /// Not run: a limit of this machine would make it meaningless.
+    Skipped,
+    /// loadgen ran past its hard bound and was killed; no numbers.
+    Killed,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Measured => "measured",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Killed => "killed",
+        }
+    }
+}
+
+/// One row of the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub model: &'static str,
+    pub workload: &'static str,
+    pub clients: usize,
+    pub status: Status,
+    /// loadgen reported a wrong id, a reordering or a framing error: the server is broken.
+    pub verification_failed: bool,
+    pub notes: Vec<String>,
+    pub requests: Option<u64>,
+    /// loadgen's own rate: responses over its whole run, tail included.
+    pub requests_per_s: Option<f64>,
+    /// How long loadgen ran: the load, then waiting for requests still in flight.
+    pub loadgen_s: Option<f64>,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub max_us: Option<u64>,
+    pub mismatched: Option<u64>,
+    pub out_of_order: Option<u64>,
+    pub parse_errors: Option<u64>,
+    pub timeouts: Option<u64>,
+    pub connect_errors: Option<u64>,
+    pub resets: Option<u64>,
+    pub loadgen_exit: Option<i32>,
+    pub loadgen_first_error: Option<String>,
+    /// The larger of the two below: a sample can miss a short peak, and the
+    /// server's counter leaves out threads it did not start for connections.
+    pub threads_peak: Option<u64>,
+    /// Max of `Threads:` in /proc/<pid>/status over the samples.
+    pub threads_sampled_max: Option<u64>,
+    /// The server's own `/stats` `threads_peak`.
+    pub server_threads_peak: Option<u64>,
+    /// The server's own `/stats` request count (includes the `/stats` request).
+    pub server_requests: Option<u64>,
+    /// VmHWM (else max sampled VmRSS, else ru_maxrss), KiB.
+    pub rss_peak_kib: Option<u64>,
+    /// All threads, from wait4's rusage, minus the count when the server was ready.
+    pub ctxt_switches: Option<u64>,
+    pub ctxt_voluntary: Option<u64>,
+    pub ctxt_involuntary: Option<u64>,
+    pub samples: u64,
+    pub wall_s: f64,
+}
+
+impl Cell {
+    fn new(model: Model, workload: Workload, clients: usize, status: Status) -> Self {
+        Self {
+            model: model.name(),
+            workload: workload.path(),
+            clients,
+            status,
+            verification_failed: false,
+            notes: Vec::new(),
+            requests: None,
+            requests_per_s: None,
+            loadgen_s: None,
+            p50_us: None,
+            p99_us: None,
+            max_us: None,
+            mismatched: None,
+            out_of_order: None,
+            parse_errors: None,
+            timeouts: None,
+            connect_errors: None,
+            resets: None,
+            loadgen_exit: None,
+            loadgen_first_error: None,
+            threads_peak: None,
+            threads_sampled_max: None,
+            server_threads_peak: None,
+            server_requests: None,
+            rss_peak_kib: None,
+            ctxt_switches: None,
+            ctxt_voluntary: None,
+            ctxt_involuntary: None,
+            samples: 0,
+            wall_s: 0.0,
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        self.status = Status::Failed;
+        self.notes.push(why);
+    }
+}
+
+impl Bench {
+    /// Why this cell cannot run on this machine, if it cannot.
+    fn skip_reason(&self, model: Model, clients: usize) -> Option<String> {
+        let fds = clients as u64 + FD_MARGIN;
+        if self.nofile < fds {
+            return Some(format!(
+                "needs {fds} file descriptors per process, RLIMIT_NOFILE is {} (the hard limit)",
+                self.nofile
+            ));
+        }
+        match (model, self.threads_limit) {
+            (Model::Threaded, Some(limit)) if limit < clients as u64 + THREAD_MARGIN => {
+                Some(format!(
+                    "needs {} threads, the machine allows {limit} (threads-max, pid_max, RLIMIT_NPROC, pids.max)",
+                    clients as u64 + THREAD_MARGIN
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs one cell from server start to server exit.
+    pub fn run(&self, model: Model, workload: Workload, clients: usize) -> Cell {
+        let started = Instant::now();
+        let mut cell = Cell::new(model, workload, clients, Status::Measured);
+        if let Some(why) = self.skip_reason(model, clients) {
+            cell.status = Status::Skipped;
+            cell.notes.push(why);
+            return cell;
+        }
+        self.measure(&mut cell, model, workload, clients);
+        cell.wall_s = started.elapsed().as_secs_f64();
+        cell
+    }
+
+    fn measure(&self, cell: &mut Cell, model: Model, workload: Workload, clients: usize) {
+        let max_connections = MAX_CONNECTIONS.max(clients + 1_000);
+        let server_cpu = self.pinning.map(|p| p.server_cpu);
+        let mut server = match Server::start(&self.reactor, model, max_connections, server_cpu) {
+            Ok(server) => server,
+            Err(why) => return cell.fail(why),
+        };
+        server.start_sampling();
+        let load = Load {
+            binary: &self.loadgen,
+            addr: server.addr,
+            path: workload.path(),
+            clients,
+            duration: self.grid.duration,
+            timeout: self.grid.timeout,
+            cpu: self.pinning.map(|p| p.load_cpu),
+        };
+        let outcome = load.run();
+        let samples = server.stop_sampling();
+        cell.samples = samples.count;
+        cell.threads_sampled_max = samples.threads_max;
+
+        self.read_load(cell, outcome, &load);
+
+        if let Some(exit) = server.exited_early() {
+            cell.fail(format!(
+                "server exited during the run ({})",
+                describe_exit(exit.code, exit.signal)
+            ));
+        } else if let Some(stats) = server.stats(STATS_LIMIT) {
+            cell.server_threads_peak = stats["threads_peak"].as_u64();
+            cell.server_requests = stats["requests"].as_u64();
+        } else {
+            cell.notes
+                .push(format!("no /stats answer within {STATS_LIMIT:?}"));
+        }
+
+        cell.threads_peak = cell.threads_sampled_max.max(cell.server_threads_peak);
+
+        let log = server.log();
+        if log.spawn_failures > 0 {
+            cell.fail(format!(
+                "{} thread spawn failures in the server",
+                log.spawn_failures
+            ));
+        } else if let Some(first) = &log.first_warning {
+            cell.notes.push(format!(
+                "server logged {} warnings, first: {}",
+                log.warnings,
+                shorten(first, 120)
+            ));
+        }
+
+        let ctxt_at_ready = server.ctxt_at_ready;
+        match server.stop() {
+            Ok(exit) => {
+                let total = exit.ctxt_voluntary + exit.ctxt_involuntary;
+                cell.ctxt_voluntary = Some(exit.ctxt_voluntary);
+                cell.ctxt_involuntary = Some(exit.ctxt_involuntary);
+                cell.ctxt_switches = Some(total.saturating_sub(ctxt_at_ready));
+                cell.rss_peak_kib = samples
+                    .hwm_kib
+                    .or(samples.rss_max_kib)
+                    .or(Some(exit.maxrss_kib));
+                if exit.killed {
+                    cell.notes.push(format!(
+                        "server still running {STOP_LIMIT:?} after SIGTERM: killed (SIGKILL)"
+                    ));
+                } else if exit.code != Some(0) && cell.status != Status::Failed {
+                    cell.notes.push(format!(
+                        "server stopped with {}",
+                        describe_exit(exit.code, exit.signal)
+                    ));
+                }
+            }
+            Err(e) => cell.notes.push(format!("cannot reap the server: {e}")),
+        }
+    }
+
+    /// Folds loadgen's outcome into the cell.
+    fn read_load(&self, cell: &mut Cell, outcome: load::Outcome, load: &Load) {
+        let (code, report, stderr) = match outcome {
+            load::Outcome::NotStarted(why) => return cell.fail(why),
+            load::Outcome::Killed { after } => {
+                cell.status = Status::Killed;
+                cell.notes.push(format!(
+                    "loadgen still running after {:.1}s (hard bound {:.0}s): killed",
+                    after.as_secs_f64(),
+                    load.hard_bound().as_secs_f64()
+                ));
+                return;
+            }
+            load::Outcome::Exited {
+                code,
+                report,
+                stderr,
+            } => (code, report, stderr),
+        };
+        cell.loadgen_exit = code;
+        let Some(report) = report else {
+            let first = stderr.lines().next().unwrap_or("no output");
+            return cell.fail(format!(
+                "loadgen {} without a report: {first}",
+                describe_exit(code, None)
+            ));
+        };
+        cell.requests = Some(report.requests);
+        cell.requests_per_s = Some(report.requests_per_s);
+        cell.loadgen_s = Some(report.duration_s);
+        cell.p50_us = (report.requests > 0).then_some(report.latency_us.p50);
+        cell.p99_us = (report.requests > 0).then_some(report.latency_us.p99);
+        cell.max_us = (report.requests > 0).then_some(report.latency_us.max);
+        cell.mismatched = Some(report.mismatched);
+        cell.out_of_order = Some(report.out_of_order);
+        let errors = report.errors;
+        cell.parse_errors = Some(errors.parse);
+        cell.timeouts = Some(errors.timeout);
+        cell.connect_errors = Some(errors.connect);
+        cell.resets = Some(errors.reset);
+        cell.loadgen_first_error.clone_from(&report.first_error);
+
+        if report.mismatched > 0 || report.out_of_order > 0 || errors.parse > 0 {
+            cell.verification_failed = true;
+            cell.notes.push(format!(
+                "!!! VERIFICATION FAILED: {} mismatched, {} out of order, {} parse errors{}",
+                report.mismatched,
+                report.out_of_order,
+                errors.parse,
+                report
+                    .first_error
+                    .as_deref()
+                    .map(|e| format!(" (first: {})", shorten(e, 120)))
+                    .unwrap_or_default()
+            ));
+        }
+        if errors.timeout > 0 {
+            cell.notes.push(format!(
+                "timed out {} (no answer within {:?}; not in the latency percentiles)",
+                errors.timeout, load.timeout
+            ));
+        }
+        let planned = load.duration.as_secs_f64();
+        if report.requests > 0 && report.duration_s > planned * 1.1 + 0.1 {
+            cell.notes.push(format!(
+                "req/s is over loadgen's {:.1}s (a {planned:.1}s load, then waiting for requests in flight)",
+                report.duration_s
+            ));
+        }
+        if errors.connect > 0 || errors.reset > 0 {
+            cell.notes.push(format!(
+                "connect errors {}, resets {}",
+                errors.connect, errors.reset
+            ));
+        }
+        if report.requests == 0 {
+            cell.notes.push(format!(
+                "no responses in {:.1}s ({} sent)",
+                report.duration_s, report.sent
+            ));
+        } else if code != Some(0) && !cell.verification_failed {
+            cell.notes
+                .push(format!("loadgen {}", describe_exit(code, None)));
+        }
+    }
+}
+
+fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        (None, None) => "killed by a signal".into(),
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,192 @@
+//! Command line: the clap definition and the grid it selects.
+//!
+//! Rule: no processes and no files here; every error is one line for
+//! `experiment: ...` and exit code 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Runs the `reactor` server once per cell of a grid (model x workload x clients),
+/// drives each run with `loadgen`, and writes a markdown table on stdout plus CSV,
+/// JSON and an SVG chart to the results directory.
+#[derive(Debug, Parser)]
+#[command(name = "experiment", version)]
+pub struct Args {
+    /// Reduced grid (clients 1, 10, 100; 1 s per cell): under a minute.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Client counts, comma-separated [default: 1,2,5,10,100,1000,10000].
+    #[arg(long, value_delimiter = ',', value_parser = parse_clients, value_name = "LIST")]
+    pub clients: Option<Vec<usize>>,
+
+    /// Workloads, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
+    pub workloads: Option<Vec<Workload>>,
+
+    /// Server models, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "LIST")]
+    pub models: Option<Vec<Model>>,
+
+    /// Load per cell, e.g. 3s, 500ms [default: 3s, or 1s with --quick].
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub duration: Option<Duration>,
+
+    /// loadgen's per-request timeout [default: 2s, or 1s with --quick].
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub timeout: Option<Duration>,
+
+    /// Where the CSV, JSON and SVG go (created if missing).
+    #[arg(long, default_value = "experiment-results", value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Do not run `cargo build` for the server and loadgen first.
+    #[arg(long)]
+    pub no_build: bool,
+
+    /// The server binary [default: target/<profile>/reactor next to this program].
+    #[arg(long, value_name = "PATH")]
+    pub reactor: Option<PathBuf>,
+
+    /// The load generator [default: target/<profile>/examples/loadgen].
+    #[arg(long, value_name = "PATH")]
+    pub loadgen: Option<PathBuf>,
+
+    /// Do not pin the server and the load to separate cores.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+/// One of the server's concurrency models (its `--model` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// One thread, one event loop.
+    Reactor,
+    /// One OS thread per connection.
+    Threaded,
+    /// One connection at a time.
+    Iterative,
+}
+
+impl Model {
+    pub const ALL: [Model; 3] = [Model::Reactor, Model::Threaded, Model::Iterative];
+
+    /// The server's spelling, for `--model` and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Reactor => "reactor",
+            Model::Threaded => "threaded",
+            Model::Iterative => "iterative",
+        }
+    }
+}
+
+/// What each request asks the server to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// `/hello`: a static body, nearly no work.
+    Hello,
+    /// `/delay/50`: a slow handler that waits 50 ms without computing.
+    Delay,
+    /// `/spin/5`: a handler that computes for 5 ms.
+    Spin,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Hello, Workload::Delay, Workload::Spin];
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Workload::Hello => "/hello",
+            Workload::Delay => "/delay/50",
+            Workload::Spin => "/spin/5",
+        }
+    }
+}
+
+/// The cells to run and how long each may take.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    pub models: Vec<Model>,
+    pub workloads: Vec<Workload>,
+    pub clients: Vec<usize>,
+    /// Load per cell (loadgen's `-d`).
+    pub duration: Duration,
+    /// loadgen's `--timeout`.
+    pub timeout: Duration,
+}
+
+const FULL_CLIENTS: [usize; 7] = [1, 2, 5, 10, 100, 1_000, 10_000];
+const QUICK_CLIENTS: [usize; 3] = [1, 10, 100];
+
+impl Args {
+    /// The grid the flags select; defaults depend on `--quick`.
+    pub fn grid(&self) -> Grid {
+        let (clients, duration, timeout) = match self.quick {
+            true => (&QUICK_CLIENTS[..], 1, 1),
+            false => (&FULL_CLIENTS[..], 3, 2),
+        };
+        let mut clients = self.clients.clone().unwrap_or_else(|| clients.to_vec());
+        clients.sort_unstable();
+        clients.dedup();
+        Grid {
+            models: dedup(self.models.clone().unwrap_or(Model::ALL.to_vec())),
+            workloads: dedup(self.workloads.clone().unwrap_or(Workload::ALL.to_vec())),
+            clients,
+            duration: self.duration.unwrap_or(Duration::from_secs(duration)),
+            timeout: self.timeout.unwrap_or(Duration::from_secs(timeout)),
+        }
+    }
+}
+
+impl Grid {
+    pub fn cells(&self) -> usize {
+        self.models.len() * self.workloads.len() * self.clients.len()
+    }
+}
+
+fn dedup<T: PartialEq + Copy>(items: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn parse_clients(text: &str) -> Result<usize, String> {
+    match text.trim().replace('_', "").parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!("'{text}' is not a client count from 1 to 1000000")),
+    }
+}
+
+/// `3s`, `500ms`, `2m`; a bare number is seconds. Must be above zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (try 3s or 500ms)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "m" => value * 60.0,
+        _ => return Err(format!("'{text}': unknown unit '{unit}' (use ms, s or m)")),
+    };
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if d >= Duration::from_millis(1) && d <= Duration::from_secs(3600) => Ok(d),
+        _ => Err(format!("'{text}' must be from 1ms to 1h")),
+    }
+}
+
+/// `1.5s`, `500ms`: how loadgen and the server spell a duration.
+pub fn flag_duration(d: Duration) -> String {
+    format!("{}ms", d.as_millis().max(1))
+}

@@ -1,0 +1,205 @@
+//! End-to-end test of `examples/experiment`: a tiny grid (3 models x 2 workloads x
+//! 2 client counts, half a second per cell) against the real server and loadgen, then
+//! the table on stdout and the CSV, JSON and SVG files it wrote.
+//!
+//! `cargo test --test experiment` does not build examples, so the first test runs
+//! `cargo build --example experiment --example loadgen` (a no-op when up to date).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+const MODELS: [&str; 3] = ["reactor", "threaded", "iterative"];
+const WORKLOADS: [&str; 2] = ["/hello", "/delay/50"];
+const CLIENTS: [u64; 2] = [1, 5];
+
+/// `…/target/<profile>/deps/experiment-<hash>` → `…/target/<profile>`.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .to_path_buf()
+}
+
+/// The experiment and loadgen examples, built for this profile if cargo is at hand.
+fn examples() -> &'static (PathBuf, PathBuf) {
+    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let profile_dir = profile_dir();
+        if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--quiet", "--example", "experiment"])
+                .args(["--example", "loadgen", "--manifest-path"])
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+                .env("CARGO_TARGET_DIR", target_dir);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("run cargo build");
+            assert!(status.success(), "building the examples failed");
+        }
+        let examples = profile_dir.join("examples");
+        let binaries = (examples.join("experiment"), examples.join("loadgen"));
+        for binary in [&binaries.0, &binaries.1] {
+            assert!(binary.exists(), "{} is missing", binary.display());
+        }
+        binaries
+    })
+}
+
+/// A results directory of our own, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_experiment(args: &[&str]) -> Output {
+    let (experiment, _) = examples();
+    Command::new(experiment)
+        .args(args)
+        .output()
+        .expect("run the experiment")
+}
+
+/// The rows of the markdown table: (workload, model, clients) → cells.
+fn table_rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("| /"))
+        .map(|line| {
+            line.trim_matches('|')
+                .split(" | ")
+                .map(|cell| cell.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_small_grid_measures_every_cell_and_writes_every_file() {
+    let (_, loadgen) = examples();
+    let out = TempDir::new("experiment-test");
+    let output = run_experiment(&[
+        "--quick",
+        "--clients",
+        "1,5",
+        "--workloads",
+        "hello,delay",
+        "--duration",
+        "500ms",
+        "--timeout",
+        "500ms",
+        "--no-build",
+        "--reactor",
+        env!("CARGO_BIN_EXE_reactor"),
+        "--loadgen",
+        loadgen.to_str().expect("utf-8 path"),
+        "--out",
+        out.0.to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{context}");
+    assert!(stdout.contains("- machine: "), "{context}");
+    assert!(stdout.contains("- command: `"), "{context}");
+
+    // The table: every model x workload x clients row, each with numbers.
+    let rows = table_rows(&stdout);
+    let expected: BTreeSet<(String, String, u64)> = WORKLOADS
+        .iter()
+        .flat_map(|w| {
+            MODELS
+                .iter()
+                .flat_map(move |m| CLIENTS.map(|c| (*w, *m, c)))
+        })
+        .map(|(w, m, c)| (w.to_string(), m.to_string(), c))
+        .collect();
+    let seen: BTreeSet<(String, String, u64)> = rows
+        .iter()
+        .map(|row| (row[0].clone(), row[1].clone(), row[2].parse().unwrap()))
+        .collect();
+    assert_eq!(rows.len(), expected.len(), "{context}");
+    assert_eq!(seen, expected, "{context}");
+    for row in &rows {
+        // req/s, p50, p99, threads, peak RSS, ctxt switches: all measured.
+        for column in 3..=8 {
+            let value: f64 = row[column]
+                .parse()
+                .unwrap_or_else(|_| panic!("column {column} of {row:?} is not a number"));
+            assert!(value >= 0.0);
+        }
+        assert!(
+            row[3].parse::<f64>().unwrap() > 0.0,
+            "no throughput: {row:?}"
+        );
+        assert_eq!((row[9].as_str(), row[10].as_str()), ("0", "0"), "{row:?}");
+    }
+
+    // The JSON has the same cells, all measured and verified.
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.0.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json parses");
+    let cells = json["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), expected.len());
+    for cell in cells {
+        assert_eq!(cell["status"], "measured", "{cell}");
+        assert!(cell["requests"].as_u64().unwrap() > 0, "{cell}");
+        assert_eq!(cell["mismatched"], 0, "{cell}");
+        assert_eq!(cell["out_of_order"], 0, "{cell}");
+        assert_eq!(cell["verification_failed"], false, "{cell}");
+        assert!(cell["threads_peak"].as_u64().unwrap() >= 1, "{cell}");
+        assert!(cell["rss_peak_kib"].as_u64().unwrap() > 0, "{cell}");
+    }
+    assert!(json["machine"]["nproc"].as_u64().unwrap() >= 1);
+
+    // The CSV: a header and one row per cell, with as many fields.
+    let csv = std::fs::read_to_string(out.0.join("results.csv")).expect("results.csv");
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("CSV header").split(',').collect();
+    assert!(header.contains(&"requests_per_s") && header.contains(&"p99_us"));
+    let data: Vec<&str> = lines.collect();
+    assert_eq!(data.len(), expected.len(), "{csv}");
+    for line in data {
+        // Notes may be quoted and hold commas; everything before them may not.
+        let fields = line.splitn(header.len(), ',').count();
+        assert_eq!(fields, header.len(), "{line}");
+    }
+
+    let svg = std::fs::read_to_string(out.0.join("chart.svg")).expect("chart.svg");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    assert!(svg.contains("reactor") && svg.contains("/delay/50"));
+}
+
+#[test]
+fn a_bad_flag_is_one_line_and_exit_code_2() {
+    for args in [
+        &["--bogus"][..],
+        &["--clients", "0"],
+        &["--workloads", "nope"],
+    ] {
+        let output = run_experiment(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("experiment: "), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
