@@ -167,7 +167,10 @@ fn print_reply(i: u32, r: &Reply, atomic: bool) {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match reactor::cli::parse_args::<Args>("tutorial_client") {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let (host, addr, url_path) = match parse_target(&args.target) {
         Ok(t) => t,
         Err(e) => {

@@ -15,6 +15,7 @@
 //! Rule: `protocol` never sees a socket, a clock or a thread; `server` never makes
 //! an HTTP decision.
 
+pub mod cli;
 pub mod config;
 pub mod protocol;
 pub mod routes;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use reactor::cli::parse_duration;
 use reactor::config::{Config, Limits, Model, Timeouts};
 
 /// A small HTTP/1.1 server on a hand-rolled event loop. Serves a built-in site, or
@@ -102,27 +103,6 @@ impl From<ModelArg> for Model {
     }
 }
 
-/// `10`, `10s`, `500ms`, `2m`: a bare number is seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (try 10s or 500ms)"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (use ms, s or m)")),
-    };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 86_400.0 * 365.0 {
-        return Err(format!("'{text}' must be above zero"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
 fn config_from(cli: Cli) -> Result<Config, String> {
     if let Some(dir) = &cli.directory {
         match std::fs::metadata(dir) {
@@ -167,22 +147,9 @@ fn config_from(cli: Cli) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match reactor::cli::parse_args::<Cli>("reactor") {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version go to stdout and succeed.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "reactor: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     // Start-up and warnings by default; RUST_LOG=info adds one access line per
     // request, debug each connection's life, trace every state transition.

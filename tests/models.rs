@@ -168,23 +168,29 @@ fn every_model_reports_itself_in_stats() {
     }
 }
 
-/// At `--max-connections` the threaded model stops accepting, so the next client
-/// waits in the kernel's backlog (no thread, no 503) until a connection closes.
+/// At `--max-connections` the reactor and the threaded model stop accepting, so the
+/// next client waits in the kernel's backlog (no thread, no 503) until a connection
+/// closes, and is then served.
 #[test]
-fn threaded_waits_at_max_connections() {
-    let server = Server::start("threaded", &["--max-connections", "3"]);
-    let mut first: Vec<Client> = (0..3).map(|_| server.client()).collect();
-    for client in &mut first {
-        assert_eq!(client.request(&get("/hello", &[])).status, 200);
+fn at_max_connections_new_clients_wait_and_are_served_later() {
+    for (model, threads_at_limit) in [("reactor", 1), ("threaded", 4)] {
+        let server = Server::start(model, &["--max-connections", "3"]);
+        let mut first: Vec<Client> = (0..3).map(|_| server.client()).collect();
+        for client in &mut first {
+            assert_eq!(client.request(&get("/hello", &[])).status, 200);
+        }
+        let mut waiting = server.client();
+        waiting.send(&get("/hello", &[]));
+        assert!(
+            waiting.wait_readable(Duration::from_millis(500)).is_err(),
+            "{model}: the fourth client waits in the backlog"
+        );
+        assert_eq!(server.threads(), threads_at_limit, "{model}");
+        drop(first.pop());
+        waiting.set_read_timeout(Duration::from_secs(5));
+        assert_eq!(waiting.read_response().status, 200, "{model}");
+        if model == "reactor" {
+            assert!(server.logs().contains("max-connections"), "logged once");
+        }
     }
-    let mut waiting = server.client();
-    waiting.send(&get("/hello", &[]));
-    assert!(
-        waiting.wait_readable(Duration::from_millis(500)).is_err(),
-        "the fourth client waits in the backlog"
-    );
-    assert_eq!(server.threads(), 4, "main + 3 connection threads");
-    drop(first.pop());
-    waiting.set_read_timeout(Duration::from_secs(5));
-    assert_eq!(waiting.read_response().status, 200);
 }

@@ -221,25 +221,6 @@ fn a_reused_slab_key_never_receives_a_stale_response() {
 }
 
 #[test]
-fn at_max_connections_new_clients_wait_and_are_served_later() {
-    let server = Server::start("reactor", &["--max-connections", "5"]);
-    let mut first: Vec<Client> = (0..5).map(|_| server.client()).collect();
-    for client in &mut first {
-        assert_eq!(client.request(&get("/hello", &[])).status, 200);
-    }
-    let mut waiting = server.client();
-    waiting.send(&get("/hello", &[]));
-    assert!(
-        waiting.wait_readable(Duration::from_millis(500)).is_err(),
-        "the sixth client waits in the backlog"
-    );
-    drop(first.pop());
-    waiting.set_read_timeout(Duration::from_secs(5));
-    assert_eq!(waiting.read_response().status, 200);
-    assert!(server.logs().contains("max-connections"));
-}
-
-#[test]
 fn out_of_descriptors_pauses_accept_without_spinning() {
     let server = Server::start("reactor", &[]);
     // Leave the server a handful of descriptors beyond what it already uses.

@@ -164,24 +164,10 @@ fn parse_clients(text: &str) -> Result<usize, String> {
     }
 }
 
-/// `3s`, `500ms`, `2m`; a bare number is seconds. Must be above zero.
+/// A duration for a cell (`3s`, `500ms`): from 1 ms to 1 h.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (try 3s or 500ms)"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "m" => value * 60.0,
-        _ => return Err(format!("'{text}': unknown unit '{unit}' (use ms, s or m)")),
-    };
-    match Duration::try_from_secs_f64(seconds) {
-        Ok(d) if d >= Duration::from_millis(1) && d <= Duration::from_secs(3600) => Ok(d),
+    match reactor::cli::parse_duration(text)? {
+        d if d >= Duration::from_millis(1) && d <= Duration::from_secs(3600) => Ok(d),
         _ => Err(format!("'{text}' must be from 1ms to 1h")),
     }
 }

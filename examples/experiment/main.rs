@@ -29,7 +29,6 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cell::{Bench, Cell, Status};
@@ -37,22 +36,9 @@ use crate::cli::{Args, Grid};
 use crate::system::{Machine, Pinning};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match reactor::cli::parse_args::<Args>("experiment") {
         Ok(args) => args,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version go to stdout and succeed.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "experiment: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&args) {
         Ok(code) => code,

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use reactor::cli::parse_duration;
+
 use clap::Parser;
 
 /// Event-driven HTTP/1.1 load generator that verifies every response.
@@ -127,27 +129,6 @@ fn parse_header(header: &str) -> Result<(String, String), String> {
 /// RFC 9110 `tchar`.
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// `10s`, `500ms`, `2m`, `1h`, `250us`, `1.5s`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration '{text}'"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1e3,
-        "us" => value / 1e6,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(format!("invalid duration '{text}': use us, ms, s, m or h")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("invalid duration '{text}'"))
 }
 
 /// Where to send: the parts of an `http://` URL that matter to a client.

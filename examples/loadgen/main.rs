@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Args, Target, DEFAULT_DURATION};
@@ -40,13 +39,16 @@ use crate::schedule::Stop;
 /// How often the progress line is redrawn.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
-fn main() {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    let args = match reactor::cli::parse_args::<Args>("loadgen") {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     let code = run(&args).unwrap_or_else(|message| {
         eprintln!("loadgen: {message}");
         2
     });
-    std::process::exit(code);
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn run(args: &Args) -> Result<i32, String> {

@@ -1,9 +1,12 @@
 //! `-d DIR`: static files, like `python3 -m http.server`, plus ranges and
 //! conditional GETs.
 //!
-//! Rule: this is the only code in the crate that opens files, and it never reads one
-//! into memory: a file body is a [`FileBody`] (an open file and a range) that the
-//! driver copies to the socket with `sendfile`. Safety rules, in the order applied:
+//! Rule: this is the only code in the crate that opens files, and it never reads a
+//! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open file
+//! and a range) that the driver copies to the socket with `sendfile`, in bounded
+//! chunks. A smaller body is read here in one `pread`, so it travels in the same
+//! `write` as its head (and as the responses pipelined after it). Safety rules, in
+//! the order applied:
 //!
 //! 1. The URL path is split on `/` and each segment percent-decoded once. A segment
 //!    that decodes to `..`, or contains `/` (`%2f`), `\` or NUL, or is not UTF-8, is
@@ -19,13 +22,18 @@ use std::fmt::Write;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::protocol::{Body, FileBody, Request, Response};
+
+/// Bodies up to this size are read into the response rather than sent with
+/// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
+/// after every head, and it lets pipelined responses share one `write`.
+pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// Bytes left as they are in a listing's hrefs: RFC 3986 unreserved characters.
 const HREF_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -223,11 +231,20 @@ fn serve_file(req: &Request, real: &Path, name: &Path) -> Result<Response, Denie
             return Ok(response.header("Accept-Ranges", "bytes"));
         }
     };
-    let body = Body::File(FileBody {
-        file,
-        offset,
-        len: body_len,
-    });
+    let body = if body_len <= INLINE_MAX {
+        let mut bytes = vec![0; body_len as usize];
+        file.read_exact_at(&mut bytes, offset).map_err(|e| {
+            log::warn!("reading {}: {e}", real.display());
+            Denied(500, "the file could not be read")
+        })?;
+        Body::Bytes(bytes)
+    } else {
+        Body::File(FileBody {
+            file,
+            offset,
+            len: body_len,
+        })
+    };
     let mut response = Response::with_body(status, content_type(name), body);
     if let RangeRequest::Part { first, last } = range {
         response = response.header("Content-Range", format!("bytes {first}-{last}/{len}"));
