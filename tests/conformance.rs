@@ -1189,6 +1189,43 @@ fn access_log_line_per_request(model: &str) {
     );
 }
 
+/// `--stats-interval` logs a line of counters periodically, in every model.
+fn stats_interval_logs_counters(model: &str) {
+    let server = Server::start(model, &["--stats-interval", "200ms"]);
+    for _ in 0..5 {
+        assert_eq!(
+            server
+                .request(&get("/hello", &["Connection: close"]))
+                .status,
+            200
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let lines = loop {
+        let lines: Vec<String> = server
+            .logs()
+            .lines()
+            .filter(|l| l.contains("stats: "))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 2 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(lines.len() >= 2, "{model}: {lines:?}");
+    let line = &lines[0];
+    for part in [
+        " req/s, ",
+        " open connections, ",
+        " wake-ups/s, ",
+        " events/wake-up, ",
+        " threads",
+    ] {
+        assert!(line.contains(part), "{model}: {line}");
+    }
+}
+
 for_each_model!(
     get_hello_http11,
     head_has_get_headers_and_no_body,
@@ -1230,4 +1267,5 @@ for_each_model!(
     expect_100_continue_waits_behind_a_delayed_response,
     stats_count_interim_responses,
     access_log_line_per_request,
+    stats_interval_logs_counters,
 );

@@ -103,11 +103,35 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
         app.config.model,
         std::process::id()
     );
+    if let (Some(every), false) = (
+        app.config.stats_interval,
+        app.config.model == Model::Reactor,
+    ) {
+        spawn_stats_logger(Arc::clone(&app), every)?;
+    }
     match app.config.model {
         Model::Reactor => reactor::run(listener, app, shutdown),
         Model::Threaded => threaded::run(listener, app, shutdown),
         Model::Iterative => iterative::run(listener, app, shutdown),
     }
+}
+
+/// `--stats-interval` for the blocking models, whose threads all block in I/O: a
+/// thread of its own (the reactor logs from a timer in its loop instead). It is not
+/// counted in `/stats` threads, which count the threads that serve.
+fn spawn_stats_logger(app: Arc<App>, every: Duration) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("stats".into())
+        .spawn(move || {
+            let mut last = (Instant::now(), app.stats.snapshot());
+            loop {
+                std::thread::sleep(every);
+                let now = (Instant::now(), app.stats.snapshot());
+                log_stats_line(&last.1, &now.1, now.0.duration_since(last.0));
+                last = now;
+            }
+        })
+        .map(|_| ())
 }
 
 /// Logs the `--stats-interval` line: rates since the previous line, and levels now.
