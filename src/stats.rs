@@ -73,6 +73,14 @@ impl Stats {
         Self::bump(&self.responses[class - 1]);
     }
 
+    /// Connections accepted and not yet closed, without a whole snapshot.
+    pub fn connections_open(&self) -> u64 {
+        let closed = self.connections_closed.load(Relaxed);
+        self.connections_accepted
+            .load(Relaxed)
+            .saturating_sub(closed)
+    }
+
     /// A thread started serving; tracks the peak.
     pub fn thread_started(&self) {
         let live = self.threads_live.fetch_add(1, Relaxed) + 1;

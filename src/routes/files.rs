@@ -280,9 +280,7 @@ fn serve_file_fast(req: &Request, root: &Path, segments: &[String], raw: &str) -
     if !meta.is_file() {
         return None;
     }
-    Some(
-        respond_with_file(req, file, &meta, &root.join(&relative)).unwrap_or_else(Denied::response),
-    )
+    Some(respond_with_file(req, file, &meta, &relative).unwrap_or_else(Denied::response))
 }
 
 #[cfg(target_os = "linux")]

@@ -21,19 +21,6 @@ pub const READS_PER_TURN: usize = 4;
 /// Writes per readiness event before the client yields to the others.
 pub const WRITES_PER_TURN: usize = 8;
 
-/// How a read or write burst ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drained {
-    /// The socket has no more data or room: wait for the next edge.
-    WouldBlock,
-    /// The peer closed its side (reads only).
-    Eof,
-    /// The connection wants no more (backpressure, or nothing left to write).
-    Satisfied,
-    /// The budget ran out with the socket still ready: come back before sleeping.
-    BudgetSpent,
-}
-
 /// A connection in the reactor's slab.
 pub struct Client {
     /// The slab key (and mio token), for logs.
@@ -82,23 +69,19 @@ impl Client {
     }
 
     /// Reads into `scratch` and feeds the connection, until `WouldBlock`, EOF,
-    /// backpressure or the budget.
-    pub fn read_burst(
-        &mut self,
-        scratch: &mut [u8],
-        now: &Now,
-        stats: &Stats,
-    ) -> io::Result<Drained> {
+    /// backpressure or the budget. How it ended is left in `readable`: still set
+    /// means the socket may hold more, and the loop comes back before sleeping.
+    pub fn read_burst(&mut self, scratch: &mut [u8], now: &Now, stats: &Stats) -> io::Result<()> {
         for _ in 0..READS_PER_TURN {
             if !self.conn.wants_read() {
-                return Ok(Drained::Satisfied);
+                return Ok(());
             }
             match self.stream.read(scratch) {
                 Ok(0) => {
                     log::trace!("conn {}: read EOF (peer closed its side)", self.key);
                     self.readable = false;
                     self.conn.handle_eof(now);
-                    return Ok(Drained::Eof);
+                    return Ok(());
                 }
                 Ok(n) => {
                     log::trace!("conn {}: read {n} bytes", self.key);
@@ -110,26 +93,27 @@ impl Client {
                     // the peer has closed: its FIN raised no edge of its own.
                     if n < scratch.len() && !self.peer_closed_hint {
                         self.readable = false;
-                        return Ok(Drained::WouldBlock);
+                        return Ok(());
                     }
                 }
                 Err(e) if would_block(&e) => {
                     log::trace!("conn {}: read would block", self.key);
                     self.readable = false;
-                    return Ok(Drained::WouldBlock);
+                    return Ok(());
                 }
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(Drained::BudgetSpent)
+        Ok(())
     }
 
     /// Writes the connection's output until it is empty, `WouldBlock`, or the budget.
-    pub fn write_burst(&mut self, now: &Now, stats: &Stats) -> io::Result<Drained> {
+    /// A full socket clears `writable`; the WRITABLE edge sets it again.
+    pub fn write_burst(&mut self, now: &Now, stats: &Stats) -> io::Result<()> {
         for _ in 0..WRITES_PER_TURN {
             let Some(output) = self.conn.poll_output() else {
-                return Ok(Drained::Satisfied);
+                return Ok(());
             };
             match write_output(&mut self.stream, output) {
                 Ok(n) => {
@@ -140,17 +124,13 @@ impl Client {
                 Err(e) if would_block(&e) => {
                     log::trace!("conn {}: write would block: socket buffer full", self.key);
                     self.writable = false;
-                    return Ok(Drained::WouldBlock);
+                    return Ok(());
                 }
                 Err(e) if interrupted(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(if self.conn.wants_write() {
-            Drained::BudgetSpent
-        } else {
-            Drained::Satisfied
-        })
+        Ok(())
     }
 
     /// Starts a lingering close: no more output, keep draining input.

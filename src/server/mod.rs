@@ -103,10 +103,12 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
         app.config.model,
         std::process::id()
     );
-    if let (Some(every), false) = (
-        app.config.stats_interval,
-        app.config.model == Model::Reactor,
-    ) {
+    // The reactor logs its stats line from a timer in its loop.
+    if let Some(every) = app
+        .config
+        .stats_interval
+        .filter(|_| app.config.model != Model::Reactor)
+    {
         spawn_stats_logger(Arc::clone(&app), every)?;
     }
     match app.config.model {

@@ -126,12 +126,10 @@ impl Reactor {
                 }
                 return Err(e);
             }
-            log::trace!(
-                "poll: woke with {} events (timeout was {timeout:?})",
-                events.iter().count()
-            );
+            let fired = events.iter().count();
+            log::trace!("poll: woke with {fired} events (timeout was {timeout:?})");
             Stats::bump(&self.app.stats.poll_wakeups);
-            Stats::add(&self.app.stats.events, events.iter().count() as u64);
+            Stats::add(&self.app.stats.events, fired as u64);
 
             for event in events.iter() {
                 // A fresh time per event: a batch of slow handlers (/spin) must not
@@ -241,8 +239,7 @@ impl Reactor {
                         log::warn!("accept: {e}; pausing accept until a connection closes");
                     }
                     self.pause_accepting(Accepting::PausedNoDescriptors);
-                    let _ = self
-                        .timers
+                    self.timers
                         .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
                     return;
                 }

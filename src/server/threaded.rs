@@ -37,10 +37,7 @@ pub fn run(
         listener,
         &app.stats,
         &mut shutdown,
-        || {
-            let s = limit_app.stats.snapshot();
-            s.connections_open() < max
-        },
+        || limit_app.stats.connections_open() < max,
         |stream, peer| {
             next_id += 1;
             let id = next_id;
