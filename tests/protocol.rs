@@ -450,6 +450,19 @@ fn each_rejection_rule_answers_its_status_and_closes() {
     }
 }
 
+/// A rejection's status does not depend on where the client's bytes were split. Found
+/// by fuzzing: `GET / HTTP/9.` then `9\r\n...` was answered 400, not 505, because the
+/// version was judged before the request line had ended.
+#[test]
+fn each_rejection_gets_its_status_however_it_is_split() {
+    for (why, raw, status) in REJECTIONS {
+        for cut in 1..raw.len() {
+            let out = run_split(raw.as_bytes(), &[cut]);
+            assert_eq!(statuses(&out), [*status], "{why}, split at {cut}");
+        }
+    }
+}
+
 #[test]
 fn limits_answer_414_431_and_413() {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));

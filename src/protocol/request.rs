@@ -170,9 +170,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
             };
         }
         Err(httparse::Error::TooManyHeaders) => return Err(Reject::TooManyHeaders),
-        Err(httparse::Error::Version) if has_other_http_version(buf) => {
-            return Err(Reject::UnsupportedVersion)
-        }
+        Err(httparse::Error::Version) => return version_verdict(buf, limits),
         Err(_) => return Err(Reject::Malformed),
     };
     if consumed > limits.max_head {
@@ -249,22 +247,67 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
     Ok(())
 }
 
-/// Tells a well-formed but unsupported version (`HTTP/2.0`, `HTTP/1.2`) from garbage.
-fn has_other_http_version(buf: &[u8]) -> bool {
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
-        return false;
+/// httparse stopped at a version other than HTTP/1.0 and HTTP/1.1: a well-formed
+/// version we do not support (`HTTP/2.0`, `HTTP/1.2`: 505) or garbage (400).
+///
+/// That is only known once the request line has ended: `HTTP/2` may go on as
+/// `HTTP/2.0` or as `HTTP/2x`. Judging part of the line would make the answer depend
+/// on how the client's bytes were split into reads, so an unfinished line that can
+/// still become a version waits for more input.
+fn version_verdict(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
+    // RFC 9112 §2.2: empty lines before the request line are ignored (as httparse does).
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let (line, ended) = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => (&line[..end], true),
+        None => (line, false),
     };
-    match version {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
+    if ended {
+        if is_http_version(version) {
+            Err(Reject::UnsupportedVersion)
+        } else {
+            Err(Reject::Malformed)
+        }
+    } else if could_become_http_version(version) {
+        if buf.len() > limits.max_head {
+            Err(Reject::HeadTooLarge)
+        } else {
+            Ok(Parsed::Incomplete)
+        }
+    } else {
+        Err(Reject::Malformed)
+    }
+}
+
+/// `HTTP/d.d` or `HTTP/d`.
+fn is_http_version(token: &[u8]) -> bool {
+    match token {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
             major.is_ascii_digit() && minor.is_ascii_digit()
         }
         [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
         _ => false,
     }
+}
+
+/// `token` is the start of `HTTP/d.d` (which includes all of `HTTP/d`).
+fn could_become_http_version(token: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"HTTP/";
+    if token.len() <= PREFIX.len() {
+        return PREFIX.starts_with(token);
+    }
+    let rest = &token[PREFIX.len()..];
+    token.starts_with(PREFIX)
+        && match rest {
+            [major] | [major, b'.'] => major.is_ascii_digit(),
+            [major, b'.', minor] => major.is_ascii_digit() && minor.is_ascii_digit(),
+            _ => false,
+        }
 }
 
 /// What the framing-related fields said, gathered in one pass.
@@ -429,6 +472,36 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n",
         );
         assert_eq!(head.framing, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn a_version_is_judged_when_the_request_line_ends() {
+        let cases: [(&str, Reject); 4] = [
+            (
+                "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            (
+                "GET / HTTP/2\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            ("GET / HTTP/2x\r\nHost: h\r\n\r\n", Reject::Malformed),
+            (
+                "\r\nGET / HTTP/2.0\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+        ];
+        for (raw, reject) in cases {
+            assert_eq!(parse(raw).unwrap_err(), reject, "{raw:?}");
+            // Every prefix either waits for more or already has the final answer.
+            for cut in 0..raw.len() {
+                match parse(&raw[..cut]) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(r) if r == reject => {}
+                    other => panic!("{:?}: {other:?}", &raw[..cut]),
+                }
+            }
+        }
     }
 
     #[test]
