@@ -154,7 +154,9 @@ impl RequestHead {
 /// obs-fold and whitespace before the colon), this applies RFC 9112's framing rules:
 /// Host, Content-Length, Transfer-Encoding, and the configured size limits.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
-    check_request_line_length(buf, limits)?;
+    // Past a limit, only the bytes before it are parsed: the verdict must not depend
+    // on how many bytes beyond the limit happened to arrive in the same read.
+    let (buf, over) = within_limits(buf, limits);
 
     // Uninitialised slots: zeroing 256 headers (8 KiB) cost more than the parse.
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -162,20 +164,19 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let mut req = httparse::Request::new(&mut []);
     let consumed = match req.parse_with_uninit_headers(buf, &mut storage[..field_limit]) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.max_head {
-                Err(Reject::HeadTooLarge)
-            } else {
-                Ok(Parsed::Incomplete)
-            };
-        }
+        Ok(httparse::Status::Partial) => return over.map_or(Ok(Parsed::Incomplete), Err),
         Err(httparse::Error::TooManyHeaders) => return Err(Reject::TooManyHeaders),
-        Err(httparse::Error::Version) => return version_verdict(buf, limits),
+        Err(httparse::Error::Version) => {
+            return match version_verdict(buf) {
+                Ok(()) => over.map_or(Ok(Parsed::Incomplete), Err),
+                Err(reject) => Err(reject),
+            }
+        }
         Err(_) => return Err(Reject::Malformed),
     };
-    if consumed > limits.max_head {
-        return Err(Reject::HeadTooLarge);
-    }
+    // A head that ends before the first broken limit is within the limits (what
+    // follows it is the body or the next request).
+    debug_assert!(consumed <= limits.max_head);
 
     let base = buf.as_ptr() as usize;
     let range_of = |s: &[u8]| {
@@ -227,9 +228,16 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     })
 }
 
-/// 414 must win over 431 when it is the request line that is long, and must be
-/// detected before the whole head has arrived.
-fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> {
+/// The part of `buf` a verdict may depend on, and the limit broken past it.
+///
+/// A limit is broken at one byte: the first request-line byte beyond
+/// `max_request_line` (414), or the first head byte beyond `max_head` (431). Only the
+/// bytes before the first broken limit are parsed, so a syntax error before it wins
+/// (400), and one after it cannot change the answer, however the input was split.
+/// Both are found before the head ends, so a client cannot make us buffer forever.
+/// With the default limits the request line's comes first: 414 wins over 431 when
+/// it is the request line that is long.
+fn within_limits<'b>(buf: &'b [u8], limits: &Limits) -> (&'b [u8], Option<Reject>) {
     // RFC 9112 §2.2: empty lines before the request line are ignored.
     let start = buf
         .iter()
@@ -241,10 +249,20 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
     let line_len = line[..line_end]
         .strip_suffix(b"\r")
         .map_or(line_end, <[u8]>::len);
-    if line_len > limits.max_request_line {
-        return Err(Reject::RequestLineTooLong);
+    // The byte after the limit breaks it, unless it is a CR: that one breaks it only
+    // when no LF follows, and it may already be an error itself (`GET /\r`), which
+    // the parse must see like it does when the CR arrives alone.
+    let line_over = (line_len > limits.max_request_line).then(|| {
+        let end = start + limits.max_request_line;
+        end + usize::from(buf[end] == b'\r')
+    });
+    let head_over = (buf.len() > limits.max_head).then_some(limits.max_head);
+    match (line_over, head_over) {
+        (Some(line), Some(head)) if head < line => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (Some(line), _) => (&buf[..line], Some(Reject::RequestLineTooLong)),
+        (None, Some(head)) => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (None, None) => (buf, None),
     }
-    Ok(())
 }
 
 /// httparse stopped at a version other than HTTP/1.0 and HTTP/1.1: a well-formed
@@ -253,8 +271,8 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
 /// That is only known once the request line has ended: `HTTP/2` may go on as
 /// `HTTP/2.0` or as `HTTP/2x`. Judging part of the line would make the answer depend
 /// on how the client's bytes were split into reads, so an unfinished line that can
-/// still become a version waits for more input.
-fn version_verdict(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
+/// still become a version waits for more input: `Ok(())`.
+fn version_verdict(buf: &[u8]) -> Result<(), Reject> {
     // RFC 9112 §2.2: empty lines before the request line are ignored (as httparse does).
     let start = buf
         .iter()
@@ -266,7 +284,9 @@ fn version_verdict(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, R
         None => (line, false),
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
+    // `method SP target SP version`: the version is the rest of the line after the
+    // second space (so `GET GET / HTTP/1.1` is garbage, not a version).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"");
     if ended {
         if is_http_version(version) {
             Err(Reject::UnsupportedVersion)
@@ -274,11 +294,7 @@ fn version_verdict(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, R
             Err(Reject::Malformed)
         }
     } else if could_become_http_version(version) {
-        if buf.len() > limits.max_head {
-            Err(Reject::HeadTooLarge)
-        } else {
-            Ok(Parsed::Incomplete)
-        }
+        Ok(())
     } else {
         Err(Reject::Malformed)
     }
@@ -476,7 +492,7 @@ mod tests {
 
     #[test]
     fn a_version_is_judged_when_the_request_line_ends() {
-        let cases: [(&str, Reject); 4] = [
+        let cases: [(&str, Reject); 5] = [
             (
                 "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
                 Reject::UnsupportedVersion,
@@ -486,6 +502,7 @@ mod tests {
                 Reject::UnsupportedVersion,
             ),
             ("GET / HTTP/2x\r\nHost: h\r\n\r\n", Reject::Malformed),
+            ("GET GET / HTTP/1.1\r\nHost: h\r\n\r\n", Reject::Malformed),
             (
                 "\r\nGET / HTTP/2.0\r\nHost: h\r\n\r\n",
                 Reject::UnsupportedVersion,
