@@ -522,6 +522,48 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_is_judged_on_the_bytes_before_it() {
+        let line_12 = Limits {
+            max_request_line: 12,
+            ..Limits::default()
+        };
+        let long_line = format!("GET /a\x01{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(9000));
+        let cases: [(&[u8], Limits, Reject); 4] = [
+            // A control byte before the line limit: 400, not 414.
+            (long_line.as_bytes(), Limits::default(), Reject::Malformed),
+            // A CR just past the limit, not followed by LF, after a target with no
+            // version: the parse sees the CR as it does when it arrives alone.
+            (b"GET HTTP/1.1\r\0\0\n\r\n", line_12, Reject::Malformed),
+            // Past the limit with nothing wrong before it: 414.
+            (
+                b"GET /abcdefgh HTTP/1.1\r\n\r\n",
+                line_12,
+                Reject::RequestLineTooLong,
+            ),
+            // A bad byte beyond max_head: the head was already too large.
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: aaaa\0\r\n\r\n",
+                Limits {
+                    max_head: 30,
+                    ..Limits::default()
+                },
+                Reject::HeadTooLarge,
+            ),
+        ];
+        for (raw, limits, reject) in cases {
+            let shown = String::from_utf8_lossy(&raw[..raw.len().min(40)]);
+            assert_eq!(parse_head(raw, &limits).unwrap_err(), reject, "{shown:?}");
+            for cut in 0..raw.len() {
+                match parse_head(&raw[..cut], &limits) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(r) if r == reject => {}
+                    other => panic!("{shown:?} cut at {cut}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn content_length_overflow_is_rejected() {
         let raw = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551616\r\n\r\n";
         assert_eq!(parse(raw).unwrap_err(), Reject::InvalidContentLength);
