@@ -104,13 +104,17 @@ if __name__ == "__main__":
     hello = b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
     write("connection", connection(hello, bytes([op(SEND, 29), op(REPEAT, 12)] + [op(WRITE, 20)] * 50)))
     # A delayed response, a time step past it, a stalled reader, the write timeout.
-    delayed = b"GET /delay/50 HTTP/1.1\r\nHost: t\r\n\r\n" + hello
+    delay = b"GET /delay/50 HTTP/1.1\r\nHost: t\r\n\r\n"
+    delayed = delay + hello
     write("connection", connection(delayed, bytes([op(SEND, 31), op(ADVANCE, 5), op(WRITE, 0), op(ADVANCE, 23)])))
     # A dribbled head and the header timeout.
     write("connection", connection(hello, bytes([op(SEND, 10), op(ADVANCE, 16), op(SEND, 31)])))
     # 100-continue, the body after the interim response, EOF, shutdown.
     cont = b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc"
-    write("connection", connection(cont, bytes([op(SEND, 27), op(READ_ALL, 0), op(SEND, 3), op(EOF, 0)])))
+    # (a send of size 0 sends through the next empty line: the head alone)
+    write("connection", connection(cont, bytes([op(SEND, 0), op(READ_ALL, 0), op(SEND, 3), op(EOF, 0)])))
+    # 100-continue behind a delayed response: the 100 waits for it.
+    write("connection", connection(delay + cont, bytes([op(SEND, 0), op(SEND, 0), op(ADVANCE, 5), op(READ_ALL, 0)])))
     write("connection", connection(delayed, bytes([op(SEND, 31), op(SHUTDOWN, 0), op(POKE, 0)])))
     # Tight limits and no keep-alive.
     write("connection", connection(pipeline[:1000], b"", flags=3, limits=(0x45, 0x23)))

@@ -11,7 +11,8 @@
 //! the rest    the bytes the client sends, in order
 //! ```
 //!
-//! Ops: 0 the client sends the next `size(arg)` bytes; 1 the socket accepts
+//! Ops: 0 the client sends the next `size(arg)` bytes (arg 0: through the next
+//! empty line, so a head arrives without its body); 1 the socket accepts
 //! `size(arg)` bytes of output (0: it is full); 2 virtual time advances by `ms(arg)`;
 //! 3 the client shuts down its side (EOF); 4 the client reads everything; 5 the
 //! client sends its last chunk again `2^(arg % 16)` times; 6 the server shuts down;
@@ -76,7 +77,8 @@ const COMPARE_ENDS: usize = 1024;
 /// Turns of the closing loop before the connection is called stuck.
 const MAX_CLOSING_TURNS: usize = 10_000;
 
-/// Byte counts for the send and write ops.
+/// Byte counts for the send and write ops (a send of 0 means "through the next empty
+/// line").
 const SIZES: [usize; 32] = [
     0,
     1,
@@ -308,7 +310,15 @@ impl Run {
         let arg = usize::from(byte & 31);
         match byte >> 5 {
             0 => {
-                let n = SIZES[arg].min(self.client_data.len() - self.client_pos);
+                let rest = &self.client_data[self.client_pos..];
+                let n = if arg == 0 {
+                    // Through the next empty line: a head without its body.
+                    rest.windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .map_or(rest.len(), |i| i + 4)
+                } else {
+                    SIZES[arg].min(rest.len())
+                };
                 let chunk = self.client_data[self.client_pos..self.client_pos + n].to_vec();
                 self.client_pos += n;
                 self.send(&chunk);
