@@ -12,7 +12,7 @@ use reactor::config::{Limits, Model, Timeouts};
 use reactor::protocol::request::{parse_head, Parsed};
 use reactor::protocol::response::{write_response, Framing};
 use reactor::protocol::{Connection, DateCache, Output, Response, Settings};
-use reactor::routes::{self, Ctx, Reply};
+use reactor::routes::{self, Ctx, FileCache, Reply};
 use reactor::stats::Stats;
 
 /// What wrk sends.
@@ -72,10 +72,13 @@ fn cycle(c: &mut Criterion) {
     let mut conn = Connection::new(settings, Arc::clone(&stats), None, 0, start);
     let mut dates = DateCache::new();
     let now = dates.now(start, UNIX_EPOCH + Duration::from_secs(1));
+    let files = FileCache::new(Duration::ZERO);
     let ctx = Ctx {
         model: Model::Reactor,
         root: None,
         stats: &stats,
+        files: &files,
+        now: start,
         uptime: Duration::ZERO,
     };
     c.bench_function("keep_alive_cycle_hello", |b| {

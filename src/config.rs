@@ -112,6 +112,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Log a line of counters this often.
     pub stats_interval: Option<Duration>,
+    /// How long a small file read for `-d` is served from memory before it is read
+    /// again; zero turns the cache off.
+    pub file_cache_ttl: Duration,
 }
 
 impl Default for Config {
@@ -126,6 +129,7 @@ impl Default for Config {
             max_connections: 10_000,
             drain_timeout: Duration::from_secs(10),
             stats_interval: None,
+            file_cache_ttl: Duration::from_secs(1),
         }
     }
 }

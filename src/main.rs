@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use reactor::cli::parse_duration;
+use reactor::cli::{parse_duration, parse_duration_or_zero};
 use reactor::config::{Config, Limits, Model, Timeouts};
 
 /// A small HTTP/1.1 server on a hand-rolled event loop. Serves a built-in site, or
@@ -81,6 +81,11 @@ struct Cli {
     /// Log a line of counters this often (requests/s, connections, wake-ups).
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     stats_interval: Option<Duration>,
+
+    /// How long a small file (up to 64 KiB) served with -d is answered from memory
+    /// before it is read again; 0 reads every request from disk.
+    #[arg(long, default_value = "1s", value_parser = parse_duration_or_zero, value_name = "TIME")]
+    file_cache_ttl: Duration,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -143,6 +148,7 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         max_connections: cli.max_connections,
         drain_timeout: cli.drain_timeout,
         stats_interval: cli.stats_interval,
+        file_cache_ttl: cli.file_cache_ttl,
     })
 }
 

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, Model};
 use crate::protocol::{Connection, Settings};
-use crate::routes::Ctx;
+use crate::routes::{Ctx, FileCache};
 use crate::stats::{Snapshot, Stats};
 
 pub mod blocking;
@@ -33,11 +33,12 @@ pub mod timers;
 /// Pending connections the kernel queues for us (`listen(2)` backlog).
 pub const LISTEN_BACKLOG: i32 = 1024;
 
-/// What every driver shares: the configuration and the counters.
+/// What every driver shares: the configuration, the counters and the file cache.
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub stats: Arc<Stats>,
+    pub files: FileCache,
     pub started: Instant,
 }
 
@@ -45,6 +46,7 @@ impl App {
     /// Shared state for a server with this configuration.
     pub fn new(config: Config) -> Self {
         Self {
+            files: FileCache::new(config.file_cache_ttl),
             config,
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
@@ -77,6 +79,8 @@ impl App {
             model: self.config.model,
             root: self.config.root.as_deref(),
             stats: &self.stats,
+            files: &self.files,
+            now,
             uptime: now.saturating_duration_since(self.started),
         }
     }
