@@ -6,7 +6,7 @@
 //! say gets its turn cut, and is revisited before the loop sleeps again.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 
 use mio::net::TcpStream;
 use mio::Interest;
@@ -27,7 +27,6 @@ pub struct Client {
     pub key: usize,
     pub stream: TcpStream,
     pub conn: Connection,
-    pub peer: SocketAddr,
     /// Tells this connection from an earlier one that had the same slab key.
     pub generation: u64,
     /// Interest currently registered with the poller.
@@ -46,18 +45,11 @@ pub struct Client {
 
 impl Client {
     /// A client for a socket just accepted.
-    pub fn new(
-        key: usize,
-        stream: TcpStream,
-        conn: Connection,
-        peer: SocketAddr,
-        generation: u64,
-    ) -> Self {
+    pub fn new(key: usize, stream: TcpStream, conn: Connection, generation: u64) -> Self {
         Self {
             key,
             stream,
             conn,
-            peer,
             generation,
             registered: Interest::READABLE,
             readable: true,

@@ -264,7 +264,7 @@ impl Reactor {
         }
         self.next_generation += 1;
         let conn = self.app.new_connection(peer, key, now.instant);
-        entry.insert(Client::new(key, stream, conn, peer, self.next_generation));
+        entry.insert(Client::new(key, stream, conn, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
         if self.drain_deadline.is_some() {
@@ -357,7 +357,7 @@ impl Reactor {
                                     key,
                                     generation: client.generation,
                                     seq: request.seq,
-                                    response,
+                                    response: Box::new(response),
                                 },
                             );
                         }
@@ -449,7 +449,7 @@ impl Reactor {
                     response,
                 } => {
                     if let Some(client) = self.live_client(key, generation) {
-                        client.conn.respond(seq, response, now);
+                        client.conn.respond(seq, *response, now);
                         self.drive(key, now);
                     }
                 }
@@ -496,7 +496,9 @@ impl Reactor {
                 self.timers.cancel(timer);
             }
             Stats::bump(&self.app.stats.connections_closed);
-            log::debug!("conn {key}: closed {}", client.peer);
+            if let Some(peer) = client.conn.peer() {
+                log::debug!("conn {key}: closed {peer}");
+            }
         }
         self.closing = closing;
         if matches!(
