@@ -33,6 +33,12 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = ModelArg::Reactor)]
     model: ModelArg,
 
+    /// Reactor loops to run, each one thread with its own listener on the same port
+    /// (SO_REUSEPORT), like nginx's worker processes. Reactor model only.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+
     /// Answer every request with `Connection: close` (the tutorial's behaviour).
     #[arg(long)]
     no_keep_alive: bool,
@@ -123,6 +129,12 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         ),
         None => None,
     };
+    if cli.workers > 1 && !matches!(cli.model, ModelArg::Reactor) {
+        return Err(format!(
+            "--workers applies to the reactor model only (the {} model has its own way to use cores)",
+            Model::from(cli.model)
+        ));
+    }
     if cli.max_connections == 0 {
         return Err("--max-connections must be at least 1".into());
     }
@@ -146,6 +158,7 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         },
         keep_alive: !cli.no_keep_alive,
         max_connections: cli.max_connections,
+        workers: usize::from(cli.workers),
         drain_timeout: cli.drain_timeout,
         stats_interval: cli.stats_interval,
         file_cache_ttl: cli.file_cache_ttl,
@@ -171,14 +184,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match reactor::server::bind(config.addr) {
-        Ok(listener) => listener,
+    let listeners = match reactor::server::bind_all(config.addr, config.workers) {
+        Ok(listeners) => listeners,
         Err(e) => {
             eprintln!("reactor: cannot listen on {}: {e}", config.addr);
             return ExitCode::from(2);
         }
     };
-    match reactor::server::serve(listener, config) {
+    match reactor::server::serve(listeners, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reactor: {e}");

@@ -89,21 +89,48 @@ impl App {
 /// Binds the listening socket: non-blocking, `SO_REUSEADDR` (so a restart does not
 /// wait for TIME_WAIT), and a deep backlog.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
+    Ok(bind_all(addr, 1)?.remove(0))
 }
 
-/// Serves until SIGINT/SIGTERM, with the configured model, on a bound listener.
-pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
+/// Binds `count` listening sockets on the same address. With more than one, each
+/// has `SO_REUSEPORT`, and the kernel spreads new connections over them (by a hash
+/// of the client's address and port), one socket per reactor worker. Port 0 takes
+/// the port the first socket got.
+pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        if count > 1 {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves until SIGINT/SIGTERM, with the configured model, on bound listeners: one,
+/// or one per reactor worker (see [`bind_all`]).
+pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
     let app = Arc::new(App::new(config));
     let shutdown = signals::Shutdown::install()?;
-    let addr = listener.local_addr()?;
+    let Some(first) = listeners.first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listener"));
+    };
+    let addr = first.local_addr()?;
+    let workers = if listeners.len() > 1 {
+        format!(", {} workers", listeners.len())
+    } else {
+        String::new()
+    };
     log::info!(
-        "reactor listening on http://{addr}/ (model {}, pid {})",
+        "reactor listening on http://{addr}/ (model {}{workers}, pid {})",
         app.config.model,
         std::process::id()
     );
@@ -115,10 +142,12 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
     {
         spawn_stats_logger(Arc::clone(&app), every)?;
     }
+    let mut listeners = listeners;
     match app.config.model {
-        Model::Reactor => reactor::run(listener, app, shutdown),
-        Model::Threaded => threaded::run(listener, app, shutdown),
-        Model::Iterative => iterative::run(listener, app, shutdown),
+        Model::Reactor if listeners.len() > 1 => reactor::run_workers(listeners, app, shutdown),
+        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
+        Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
     }
 }
 

@@ -57,17 +57,68 @@ enum Accepting {
     Stopped,
 }
 
-/// Runs the event loop until a shutdown signal has been handled.
-pub fn run(listener: std::net::TcpListener, app: Arc<App>, shutdown: Shutdown) -> io::Result<()> {
-    app.stats.thread_started(); // the one thread, for /stats
-    let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown)?;
+/// Which of the `--workers` loops this is.
+#[derive(Clone, Copy, Debug)]
+pub struct Worker {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Worker {
+    /// The only loop (the default).
+    pub const ONLY: Worker = Worker { index: 0, count: 1 };
+}
+
+/// Runs the event loop until a shutdown signal has been handled. Worker 0 logs the
+/// `--stats-interval` line; each worker takes its share of `--max-connections`.
+pub fn run(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: Shutdown,
+    worker: Worker,
+) -> io::Result<()> {
+    app.stats.thread_started(); // this loop's thread, for /stats
+    let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown, worker)?;
     reactor.run()
+}
+
+/// `--workers N`: N independent reactors, each one thread with its own listener
+/// (`SO_REUSEPORT`), poller, connections and timers: nothing is shared but the
+/// counters and the file cache. Each drains on the same signal; returns when all
+/// have finished.
+pub fn run_workers(
+    listeners: Vec<std::net::TcpListener>,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let count = listeners.len();
+    let mut handles = Vec::with_capacity(count);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let worker = Worker { index, count };
+        let app = Arc::clone(&app);
+        let shutdown = shutdown.another()?;
+        let handle = std::thread::Builder::new()
+            .name(format!("reactor-{index}"))
+            .spawn(move || run(listener, app, shutdown, worker))?;
+        handles.push(handle);
+    }
+    let mut result = Ok(());
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(io::Error::other("a reactor worker panicked")),
+        }
+    }
+    result
 }
 
 struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
     accepting: Accepting,
+    /// This worker's share of `--max-connections`.
+    max_connections: usize,
     /// The out-of-descriptors warning was logged and no accept has succeeded since.
     warned_no_descriptors: bool,
     shutdown: Shutdown,
@@ -87,20 +138,26 @@ struct Reactor {
 }
 
 impl Reactor {
-    fn new(mut listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) -> io::Result<Self> {
+    fn new(
+        mut listener: TcpListener,
+        app: Arc<App>,
+        mut shutdown: Shutdown,
+        worker: Worker,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval {
+        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
             timers.schedule(Instant::now() + every, Due::StatsLine);
         }
         Ok(Self {
             poll,
             listener: Some(listener),
             accepting: Accepting::Yes,
+            max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
             warned_no_descriptors: false,
             shutdown,
             drain_deadline: None,
@@ -214,10 +271,10 @@ impl Reactor {
             if self.shutdown.requested() {
                 return;
             }
-            if self.clients.len() >= self.app.config.max_connections {
+            if self.clients.len() >= self.max_connections {
                 log::warn!(
                     "at --max-connections ({}): pausing accept until a connection closes",
-                    self.app.config.max_connections
+                    self.max_connections
                 );
                 self.pause_accepting(Accepting::PausedAtLimit);
                 return;
@@ -504,7 +561,7 @@ impl Reactor {
         if matches!(
             self.accepting,
             Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-        ) && self.clients.len() < self.app.config.max_connections
+        ) && self.clients.len() < self.max_connections
         {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);
