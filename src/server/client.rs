@@ -29,8 +29,10 @@ pub struct Client {
     pub conn: Connection,
     /// Tells this connection from an earlier one that had the same slab key.
     pub generation: u64,
-    /// Interest currently registered with the poller.
-    pub registered: Interest,
+    /// Interest currently registered with the poller; `None` until the first time
+    /// the connection has to wait (one that is answered and closed on its first
+    /// visit is never registered at all).
+    pub registered: Option<Interest>,
     /// The last edge said readable and no read has hit `WouldBlock` since.
     pub readable: bool,
     /// The socket had room last time we wrote (a fresh socket does).
@@ -51,7 +53,7 @@ impl Client {
             stream,
             conn,
             generation,
-            registered: Interest::READABLE,
+            registered: None,
             readable: true,
             writable: true,
             peer_closed_hint: false,

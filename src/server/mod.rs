@@ -102,6 +102,8 @@ pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> 
     for _ in 0..count.max(1) {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
+        // Accepted sockets inherit it on Linux; the reactor relies on that there.
+        socket.set_nodelay(true)?;
         if count > 1 {
             socket.set_reuse_port(true)?;
         }
@@ -188,4 +190,35 @@ pub fn log_stats_line(previous: &Snapshot, current: &Snapshot, elapsed: Duration
         per_wakeup,
         current.threads_live.max(1),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    /// The reactor skips a setsockopt per connection on Linux because accepted
+    /// sockets inherit TCP_NODELAY from the listener: check that they do.
+    #[test]
+    fn accepted_sockets_inherit_nodelay_and_workers_share_a_port() {
+        let listeners = bind_all(SocketAddr::from(([127, 0, 0, 1], 0)), 2).unwrap();
+        let port = listeners[0].local_addr().unwrap().port();
+        assert_eq!(listeners[1].local_addr().unwrap().port(), port);
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Either listener may get it; poll both.
+        let accepted = (0..1000)
+            .find_map(|_| {
+                let found = listeners
+                    .iter()
+                    .find_map(|l| l.accept().ok().map(|(s, _)| s));
+                if found.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                found
+            })
+            .expect("the connection reaches one of the listeners");
+        if cfg!(target_os = "linux") {
+            assert!(socket2::SockRef::from(&accepted).nodelay().unwrap());
+        }
+    }
 }

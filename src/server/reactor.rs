@@ -306,19 +306,14 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, now: &Now) {
+    fn add_client(&mut self, stream: TcpStream, peer: std::net::SocketAddr, now: &Now) {
         // Responses are written whole; Nagle would only delay the last segment.
+        // Linux copies TCP_NODELAY from the listener (see `bind_all`): one
+        // setsockopt per connection saved.
+        #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
-        {
-            log::warn!("register {peer}: {e}");
-            return;
-        }
         self.next_generation += 1;
         let conn = self.app.new_connection(peer, key, now.instant);
         entry.insert(Client::new(key, stream, conn, self.next_generation));
@@ -329,8 +324,9 @@ impl Reactor {
                 client.conn.handle_shutdown(now);
             }
         }
-        // The request may already be waiting: edge-triggered sockets that were
-        // readable before registration still report it, but reading now saves a turn.
+        // The request is often here already: read it now, and register with the
+        // poller only if the connection has to wait (`drive` does), so a
+        // `Connection: close` exchange answered at once costs no epoll_ctl.
         self.drive(key, now);
     }
 
@@ -446,22 +442,25 @@ impl Reactor {
             Phase::Open => {}
         }
         let wanted = client.wanted_interest();
-        if wanted != client.registered {
+        if client.registered != Some(wanted) {
             log::trace!(
                 "conn {key}: interest {:?} -> {:?}",
                 client.registered,
                 wanted
             );
-            if let Err(e) = self
-                .poll
-                .registry()
-                .reregister(&mut client.stream, Token(key), wanted)
-            {
-                log::debug!("conn {key}: reregister: {e}; closing");
+            // Registering reports readiness that is already there, so nothing that
+            // arrived since the last read is missed.
+            let registry = self.poll.registry();
+            let result = match client.registered {
+                None => registry.register(&mut client.stream, Token(key), wanted),
+                Some(_) => registry.reregister(&mut client.stream, Token(key), wanted),
+            };
+            if let Err(e) = result {
+                log::debug!("conn {key}: register: {e}; closing");
                 self.closing.push(key);
                 return;
             }
-            client.registered = wanted;
+            client.registered = Some(wanted);
         }
         // Keep one timer entry per connection, moved only when the deadline comes
         // earlier: a later deadline is found when the early entry fires (and the
