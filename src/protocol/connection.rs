@@ -39,6 +39,11 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// Unparsed input kept at most (beyond the head limit) before reading pauses.
 pub const INPUT_SLACK: usize = 64 * 1024;
+/// Buffers are given back while idle, so the first allocations after that are
+/// sized from what arrived: about this many bytes per request read...
+const TYPICAL_REQUEST_BYTES: usize = 48;
+/// ...and about this many bytes of output per response queued.
+const TYPICAL_RESPONSE_BYTES: usize = 256;
 
 /// What a connection needs to know about the server's policy.
 #[derive(Clone, Copy, Debug, Default)]
@@ -257,6 +262,7 @@ impl Connection {
                 // Nothing buffered (the usual case): parse straight from the caller's
                 // bytes and keep only what is left over, so most requests are never
                 // copied into the connection at all.
+                self.reserve_queues(bytes.len());
                 let used = self.parse(bytes, now);
                 self.input.clear();
                 self.input_pos = 0;
@@ -451,7 +457,8 @@ impl Connection {
     // ---- the machine ----------------------------------------------------------------
 
     fn set_state(&mut self, next: State) {
-        if self.state.name() != next.name() {
+        // Comparing names costs more than the move: only when someone is listening.
+        if log::max_level() >= log::LevelFilter::Trace && self.state.name() != next.name() {
             log::trace!("conn {}: {} -> {}", self.id, self.state.name(), next.name());
         }
         self.state = next;
@@ -743,6 +750,11 @@ impl Connection {
             head_request: slot.head_request,
             request_id: slot.request_id.as_deref(),
         };
+        if self.out.capacity() == 0 {
+            // Every response behind this one is ready too, or soon will be.
+            self.out
+                .reserve((self.slots.len() + 1) * TYPICAL_RESPONSE_BYTES);
+        }
         if let BodyOut::File(file) = response::write_response(&mut self.out, response, &framing) {
             self.file = Some(file);
         }
@@ -774,6 +786,17 @@ impl Connection {
             self.slots.back().map(|s| &s.state),
             Some(SlotState::Receiving(Continue::Wanted))
         )
+    }
+
+    /// The queues were given back while idle: take room at once for the requests
+    /// `arrived` bytes probably hold, rather than growing 4, 8, 16 one reallocation
+    /// at a time under a pipelining client (or taking that much for a single one).
+    fn reserve_queues(&mut self, arrived: usize) {
+        if self.slots.capacity() == 0 {
+            let expected = (arrived / TYPICAL_REQUEST_BYTES).clamp(1, MAX_IN_FLIGHT);
+            self.slots.reserve(expected);
+            self.ready.reserve(expected);
+        }
     }
 
     /// Everything asked has been answered and sent: give the buffers back, so an idle

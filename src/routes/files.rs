@@ -81,7 +81,7 @@ pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Res
         if !raw.ends_with('/') {
             return redirect_to_slash(raw, req.query());
         }
-        return serve_directory(req, root, &real, &segments);
+        return serve_directory(req, root, &real, &segments, (cache, raw, now));
     }
     if !meta.is_file() {
         return Denied(403, "not a regular file or directory").response();
@@ -89,7 +89,7 @@ pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Res
     if raw.ends_with('/') {
         return Denied(404, "not a directory").response();
     }
-    serve_file(req, &real, &path).unwrap_or_else(Denied::response)
+    serve_file(req, &real, &path, (cache, raw, now))
 }
 
 /// Splits and decodes a URL path into file-name segments, refusing every escape.
@@ -155,12 +155,16 @@ fn redirect_to_slash(raw: &str, query: Option<&str>) -> Response {
 }
 
 /// `index.html` if the directory has one, else a listing.
-fn serve_directory(req: &Request, root: &Path, dir: &Path, segments: &[String]) -> Response {
+fn serve_directory(
+    req: &Request,
+    root: &Path,
+    dir: &Path,
+    segments: &[String],
+    to_cache: CacheAs<'_>,
+) -> Response {
     let index = dir.join("index.html");
     match locate(&index, root) {
-        Ok((real, meta)) if meta.is_file() => {
-            serve_file(req, &real, &index).unwrap_or_else(Denied::response)
-        }
+        Ok((real, meta)) if meta.is_file() => serve_file(req, &real, &index, to_cache),
         Ok(_) | Err(Denied(404, _)) => match directory_listing(dir, segments, dir == root) {
             Ok(html) => Response::html(200, html),
             Err(e) => io_denied(&e).response(),
@@ -218,12 +222,15 @@ fn html_escape(text: &str) -> String {
 
 /// A regular file: 200, 206, 304 or 416. `name` (the path as requested, before
 /// symlinks) picks the Content-Type.
-fn serve_file(req: &Request, real: &Path, name: &Path) -> Result<Response, Denied> {
-    let (file, meta) = open_regular(real)?;
-    let facts = FileFacts::of(&meta, name);
-    respond(req, &facts, Contents::Open(file, name))
+fn serve_file(req: &Request, real: &Path, name: &Path, to_cache: CacheAs<'_>) -> Response {
+    match open_regular(real) {
+        Ok((file, meta)) => answer_open_file(req, file, &meta, name, to_cache),
+        Err(denied) => denied.response(),
+    }
 }
 
+/// Where a file's answer may be cached: the cache, the URL path, and the time.
+type CacheAs<'a> = (&'a FileCache, &'a str, Instant);
 /// What the response depends on besides the bytes.
 struct FileFacts {
     len: u64,
@@ -338,7 +345,26 @@ fn serve_file_fast(
     if !meta.is_file() {
         return None;
     }
-    let facts = FileFacts::of(&meta, &relative);
+    Some(answer_open_file(
+        req,
+        file,
+        &meta,
+        &relative,
+        (cache, raw, now),
+    ))
+}
+
+/// The response for a regular file that passed every rule. A small one is read
+/// whole and cached under the URL path it was asked by (`to_cache`), so the next
+/// requests for that path within the TTL skip the file system.
+fn answer_open_file(
+    req: &Request,
+    file: File,
+    meta: &Metadata,
+    name: &Path,
+    (cache, url_path, now): CacheAs<'_>,
+) -> Response {
+    let facts = FileFacts::of(meta, name);
     if cache.enabled() && facts.len <= file_cache::MAX_FILE {
         if let Ok(bytes) = read_whole(&file, facts.len) {
             let cached = Arc::new(CachedFile {
@@ -348,13 +374,12 @@ fn serve_file_fast(
                 content_type: facts.content_type,
                 read_at: now,
             });
-            cache.insert(raw, Arc::clone(&cached));
-            let response = respond(req, &cached.facts(), Contents::Cached(&cached.bytes));
-            return Some(response.unwrap_or_else(Denied::response));
+            cache.insert(url_path, Arc::clone(&cached));
+            return respond(req, &cached.facts(), Contents::Cached(&cached.bytes))
+                .unwrap_or_else(Denied::response);
         }
     }
-    let response = respond(req, &facts, Contents::Open(file, &relative));
-    Some(response.unwrap_or_else(Denied::response))
+    respond(req, &facts, Contents::Open(file, name)).unwrap_or_else(Denied::response)
 }
 
 /// Reads a file of `len` bytes whole; a file that changed size meanwhile is an error,
