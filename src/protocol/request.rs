@@ -150,7 +150,9 @@ impl RequestHead {
 /// obs-fold and whitespace before the colon), this applies RFC 9112's framing rules:
 /// Host, Content-Length, Transfer-Encoding, and the configured size limits.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
-    check_request_line_length(buf, limits)?;
+    // Past a limit, only the bytes before it are parsed: the verdict must not depend
+    // on how many bytes beyond the limit happened to arrive in the same read.
+    let (buf, over) = within_limits(buf, limits);
 
     // Uninitialised slots: zeroing 256 headers (8 KiB) cost more than the parse.
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -158,22 +160,19 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let mut req = httparse::Request::new(&mut []);
     let consumed = match req.parse_with_uninit_headers(buf, &mut storage[..field_limit]) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.max_head {
-                Err(Reject::HeadTooLarge)
-            } else {
-                Ok(Parsed::Incomplete)
-            };
-        }
+        Ok(httparse::Status::Partial) => return over.map_or(Ok(Parsed::Incomplete), Err),
         Err(httparse::Error::TooManyHeaders) => return Err(Reject::TooManyHeaders),
-        Err(httparse::Error::Version) if has_other_http_version(buf) => {
-            return Err(Reject::UnsupportedVersion)
+        Err(httparse::Error::Version) => {
+            return match version_verdict(buf) {
+                Ok(()) => over.map_or(Ok(Parsed::Incomplete), Err),
+                Err(reject) => Err(reject),
+            }
         }
         Err(_) => return Err(Reject::Malformed),
     };
-    if consumed > limits.max_head {
-        return Err(Reject::HeadTooLarge);
-    }
+    // A head that ends before the first broken limit is within the limits (what
+    // follows it is the body or the next request).
+    debug_assert!(consumed <= limits.max_head);
 
     let base = buf.as_ptr() as usize;
     let range_of = |s: &[u8]| {
@@ -228,8 +227,6 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     })
 }
 
-/// 414 must win over 431 when it is the request line that is long, and must be
-/// detected before the whole head has arrived.
 /// The path part of a request target, a slice of it; `None` when an absolute-form
 /// target has no path (`http://host?q`). Origin-form is the common case; only
 /// absolute-form (`http://host/p?q`) needs the authority cut.
@@ -255,7 +252,16 @@ fn path_of(target: &str) -> Option<&str> {
     )
 }
 
-fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> {
+/// The part of `buf` a verdict may depend on, and the limit broken past it.
+///
+/// A limit is broken at one byte: the first request-line byte beyond
+/// `max_request_line` (414), or the first head byte beyond `max_head` (431). Only the
+/// bytes before the first broken limit are parsed, so a syntax error before it wins
+/// (400), and one after it cannot change the answer, however the input was split.
+/// Both are found before the head ends, so a client cannot make us buffer forever.
+/// With the default limits the request line's comes first: 414 wins over 431 when
+/// it is the request line that is long.
+fn within_limits<'b>(buf: &'b [u8], limits: &Limits) -> (&'b [u8], Option<Reject>) {
     // RFC 9112 §2.2: empty lines before the request line are ignored.
     let start = buf
         .iter()
@@ -267,28 +273,81 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
     let line_len = line[..line_end]
         .strip_suffix(b"\r")
         .map_or(line_end, <[u8]>::len);
-    if line_len > limits.max_request_line {
-        return Err(Reject::RequestLineTooLong);
+    // The byte after the limit breaks it, unless it is a CR: that one breaks it only
+    // when no LF follows, and it may already be an error itself (`GET /\r`), which
+    // the parse must see like it does when the CR arrives alone.
+    let line_over = (line_len > limits.max_request_line).then(|| {
+        let end = start + limits.max_request_line;
+        end + usize::from(buf[end] == b'\r')
+    });
+    let head_over = (buf.len() > limits.max_head).then_some(limits.max_head);
+    match (line_over, head_over) {
+        (Some(line), Some(head)) if head < line => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (Some(line), _) => (&buf[..line], Some(Reject::RequestLineTooLong)),
+        (None, Some(head)) => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (None, None) => (buf, None),
     }
-    Ok(())
 }
 
-/// Tells a well-formed but unsupported version (`HTTP/2.0`, `HTTP/1.2`) from garbage.
-fn has_other_http_version(buf: &[u8]) -> bool {
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
-        return false;
+/// httparse stopped at a version other than HTTP/1.0 and HTTP/1.1: a well-formed
+/// version we do not support (`HTTP/2.0`, `HTTP/1.2`: 505) or garbage (400).
+///
+/// That is only known once the request line has ended: `HTTP/2` may go on as
+/// `HTTP/2.0` or as `HTTP/2x`. Judging part of the line would make the answer depend
+/// on how the client's bytes were split into reads, so an unfinished line that can
+/// still become a version waits for more input: `Ok(())`.
+fn version_verdict(buf: &[u8]) -> Result<(), Reject> {
+    // RFC 9112 §2.2: empty lines before the request line are ignored (as httparse does).
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let (line, ended) = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => (&line[..end], true),
+        None => (line, false),
     };
-    match version {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `method SP target SP version`: the version is the rest of the line after the
+    // second space (so `GET GET / HTTP/1.1` is garbage, not a version).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"");
+    if ended {
+        if is_http_version(version) {
+            Err(Reject::UnsupportedVersion)
+        } else {
+            Err(Reject::Malformed)
+        }
+    } else if could_become_http_version(version) {
+        Ok(())
+    } else {
+        Err(Reject::Malformed)
+    }
+}
+
+/// `HTTP/d.d` or `HTTP/d`.
+fn is_http_version(token: &[u8]) -> bool {
+    match token {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
             major.is_ascii_digit() && minor.is_ascii_digit()
         }
         [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
         _ => false,
     }
+}
+
+/// `token` is the start of `HTTP/d.d` (which includes all of `HTTP/d`).
+fn could_become_http_version(token: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"HTTP/";
+    if token.len() <= PREFIX.len() {
+        return PREFIX.starts_with(token);
+    }
+    let rest = &token[PREFIX.len()..];
+    token.starts_with(PREFIX)
+        && match rest {
+            [major] | [major, b'.'] => major.is_ascii_digit(),
+            [major, b'.', minor] => major.is_ascii_digit() && minor.is_ascii_digit(),
+            _ => false,
+        }
 }
 
 /// What the framing-related fields said, gathered in one pass.
@@ -471,6 +530,37 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n",
         );
         assert_eq!(head.framing, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn a_version_is_judged_when_the_request_line_ends() {
+        let cases: [(&str, Reject); 5] = [
+            (
+                "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            (
+                "GET / HTTP/2\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            ("GET / HTTP/2x\r\nHost: h\r\n\r\n", Reject::Malformed),
+            ("GET GET / HTTP/1.1\r\nHost: h\r\n\r\n", Reject::Malformed),
+            (
+                "\r\nGET / HTTP/2.0\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+        ];
+        for (raw, reject) in cases {
+            assert_eq!(parse(raw).unwrap_err(), reject, "{raw:?}");
+            // Every prefix either waits for more or already has the final answer.
+            for cut in 0..raw.len() {
+                match parse(&raw[..cut]) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(r) if r == reject => {}
+                    other => panic!("{:?}: {other:?}", &raw[..cut]),
+                }
+            }
+        }
     }
 
     #[test]
