@@ -114,6 +114,10 @@ impl From<ModelArg> for Model {
     }
 }
 
+/// Heads are kept whole in memory and indexed with 32-bit offsets: far more than any
+/// real request needs, and a typo cannot ask for gigabytes.
+const MAX_HEAD_LIMIT: usize = 64 * 1024 * 1024;
+
 fn config_from(cli: Cli) -> Result<Config, String> {
     if let Some(dir) = &cli.directory {
         match std::fs::metadata(dir) {
@@ -134,6 +138,9 @@ fn config_from(cli: Cli) -> Result<Config, String> {
             "--workers applies to the reactor model only (the {} model has its own way to use cores)",
             Model::from(cli.model)
         ));
+    }
+    if cli.max_head > MAX_HEAD_LIMIT || cli.max_request_line > MAX_HEAD_LIMIT {
+        return Err("--max-head and --max-request-line must be at most 64 MiB".into());
     }
     if cli.max_connections == 0 {
         return Err("--max-connections must be at least 1".into());

@@ -7,6 +7,8 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::body::BodyFraming;
 use super::reject::Reject;
 use crate::config::Limits;
@@ -65,6 +67,29 @@ impl Version {
     }
 }
 
+/// Fields kept inline in a [`RequestHead`] before it allocates for more.
+const INLINE_FIELDS: usize = 4;
+
+/// One field's name and value as byte offsets into the head (a head is at most
+/// `max_head` bytes, far below 4 GiB).
+#[derive(Clone, Copy, Debug)]
+struct FieldSpan([u32; 4]);
+
+impl FieldSpan {
+    fn new(name: Range<usize>, value: Range<usize>) -> Self {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self([at(name.start), at(name.end), at(value.start), at(value.end)])
+    }
+
+    fn name(self) -> Range<usize> {
+        self.0[0] as usize..self.0[1] as usize
+    }
+
+    fn value(self) -> Range<usize> {
+        self.0[2] as usize..self.0[3] as usize
+    }
+}
+
 /// The outcome of parsing when the input may still be incomplete.
 #[derive(Debug)]
 pub enum Parsed<T> {
@@ -93,7 +118,10 @@ pub struct RequestHead {
     /// The path inside `target`, found once: routes ask for it several times.
     /// `None` for an absolute-form target without one (`http://host`), which is `/`.
     path: Option<Range<usize>>,
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// Where each field's name and value are in `head`. Inline up to a few fields
+    /// (a benchmark's request has one, curl's three), so most heads are one
+    /// allocation, not two.
+    headers: SmallVec<[FieldSpan; INLINE_FIELDS]>,
 }
 
 impl RequestHead {
@@ -124,15 +152,15 @@ impl RequestHead {
         // every name back into a `&str` to compare it showed up in profiles.
         self.headers
             .iter()
-            .find(|(n, _)| self.head[n.clone()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| &self.head[v.clone()])
+            .find(|f| self.head[f.name()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &self.head[f.value()])
     }
 
     /// All fields in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers
             .iter()
-            .map(|(n, v)| (self.text(n.clone()), &self.head[v.clone()]))
+            .map(|f| (self.text(f.name()), &self.head[f.value()]))
     }
 
     fn text(&self, range: Range<usize>) -> &str {
@@ -192,10 +220,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     };
 
     let mut fields = FieldSummary::default();
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut headers = SmallVec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         fields.note(h.name, h.value)?;
-        headers.push((range_of(h.name.as_bytes()), range_of(h.value)));
+        headers.push(FieldSpan::new(
+            range_of(h.name.as_bytes()),
+            range_of(h.value),
+        ));
     }
     let framing = fields.framing(version)?;
 
