@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use reactor::config::{Limits, Model, Timeouts};
 use reactor::protocol::connection::{MAX_IN_FLIGHT, OUTPUT_HIGH_WATER};
 use reactor::protocol::{Connection, DateCache, Now, Output, Phase, Reject, Response, Settings};
-use reactor::routes::{self, Ctx, Reply};
+use reactor::routes::{self, Ctx, FileCache, Reply};
 use reactor::stats::Stats;
 
 /// A connection and a virtual clock.
@@ -24,6 +24,7 @@ struct Harness {
     dates: DateCache,
     /// Deferred responses not yet due: (due at, seq, response).
     deferred: Vec<(Duration, u64, Response)>,
+    files: FileCache,
 }
 
 impl Harness {
@@ -41,6 +42,7 @@ impl Harness {
             elapsed: Duration::ZERO,
             dates: DateCache::new(),
             deferred: Vec::new(),
+            files: FileCache::new(Duration::ZERO),
         }
     }
 
@@ -86,6 +88,8 @@ impl Harness {
                 model: Model::Reactor,
                 root: None,
                 stats: &self.stats,
+                files: &self.files,
+                now: self.start + self.elapsed,
                 uptime: Duration::from_secs(1),
             };
             match routes::route(&req, &ctx) {
@@ -697,6 +701,28 @@ fn a_client_that_never_reads_is_bounded() {
     let out = h.drain_all();
     assert_eq!(statuses(&out).len(), fed);
     assert!(h.conn.wants_read());
+}
+
+/// Thousands of keep-alive connections may sit idle: once everything is answered
+/// and sent, a connection holds no buffers, whatever it served before.
+#[test]
+fn an_idle_connection_gives_its_buffers_back() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.conn.buffered_bytes(),
+        0,
+        "a new connection allocates nothing"
+    );
+    let batch = get("/hello", "b").repeat(20);
+    // Split so part of a head is buffered, then the rest arrives.
+    h.feed(&batch.as_bytes()[..batch.len() - 5]);
+    assert!(h.conn.buffered_bytes() > 0);
+    h.feed(&batch.as_bytes()[batch.len() - 5..]);
+    assert_eq!(statuses(&h.drain_all()).len(), 20);
+    assert_eq!(h.conn.buffered_bytes(), 0, "idle after the batch");
+    // A request the client has only started keeps its bytes.
+    h.feed(b"GET /hel");
+    assert!(h.conn.buffered_bytes() > 0);
 }
 
 // ---- timeouts (virtual clock: nothing sleeps) ---------------------------------------------
