@@ -62,7 +62,7 @@ use reactor::protocol::{
     Connection, DateCache, Method, Now, Output, Phase, Request, Response, Settings, Version,
 };
 use reactor::routes::builtin::MAX_SPIN_MS;
-use reactor::routes::{self, Ctx, Reply};
+use reactor::routes::{self, Ctx, FileCache, Reply};
 use reactor::stats::Stats;
 
 /// Bytes taken from the socket in one read, as the reactor's scratch buffer.
@@ -225,6 +225,8 @@ struct Run {
     settings: Settings,
     conn: Connection,
     stats: Arc<Stats>,
+    /// Unused without a file root, but every route gets one.
+    files: FileCache,
     start: Instant,
     elapsed: Duration,
     dates: DateCache,
@@ -271,6 +273,7 @@ impl Run {
             settings,
             conn: Connection::new(settings, Arc::clone(&stats), None, 1, start),
             stats,
+            files: FileCache::new(Duration::ZERO),
             start,
             elapsed: Duration::ZERO,
             dates: DateCache::new(),
@@ -478,7 +481,8 @@ impl Run {
             request_id: request.header("x-request-id").map(<[u8]>::to_vec),
             is_stats: request.path() == "/stats",
         });
-        match route(&request, &self.stats) {
+        let now = self.start + self.elapsed;
+        match route(&request, &self.stats, &self.files, now) {
             Reply::Now(response) => {
                 let now = self.now();
                 self.conn.respond(request.seq, response, &now);
@@ -700,7 +704,7 @@ impl Run {
 
 /// The real router, built-in site, except that `/spin/{ms}` does not burn `ms` of CPU
 /// (it answers as `/spin/0` does).
-fn route(request: &Request, stats: &Stats) -> Reply {
+fn route(request: &Request, stats: &Stats, files: &FileCache, now: Instant) -> Reply {
     if let Some(ms) = request.path().strip_prefix("/spin/") {
         let spins = !ms.is_empty()
             && ms.bytes().all(|b| b.is_ascii_digit())
@@ -715,6 +719,8 @@ fn route(request: &Request, stats: &Stats) -> Reply {
         model: Model::Reactor,
         root: None,
         stats,
+        files,
+        now,
         uptime: Duration::from_secs(1),
     };
     routes::route(request, &ctx)
