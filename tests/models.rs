@@ -200,14 +200,23 @@ fn at_max_connections_new_clients_wait_and_are_served_later() {
 #[test]
 fn reactor_workers_share_the_port_and_drain_together() {
     let mut server = Server::start("reactor", &["--workers", "2"]);
+    // The start-up line comes before the loops' threads are running: give them a
+    // moment (each is counted when its loop starts).
+    let threads_live = |server: &Server| {
+        let stats = server.request(&get("/stats", &["Connection: close"]));
+        let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        json["threads_live"].as_u64().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (server.threads() < 3 || threads_live(&server) < 2) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         server.threads(),
         2 + 1,
         "two loops and the waiting main thread"
     );
-    let stats = server.request(&get("/stats", &["Connection: close"]));
-    let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
-    assert_eq!(json["threads_live"], 2);
+    assert_eq!(threads_live(&server), 2);
 
     // The kernel picks a worker per connection by a hash of the client's port, so
     // of 16 connections made while one loop spins, some land on the free loop
