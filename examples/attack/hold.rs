@@ -1,0 +1,423 @@
+//! Clients that hold a connection open without finishing a request: `slowloris`
+//! (the head dribbled one byte at a time) and `idle` (not a byte, ever).
+//!
+//! An event loop holds thousands of them for a few KiB each and cuts them at the
+//! header timeout; a thread per connection pays a thread each; the iterative server
+//! serves one of them and leaves the rest, and everyone else, in the listen backlog.
+//! Each connection's fate is read from its own socket: the 408 it received (or the
+//! close without a word), and when.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reactor::server::LISTEN_BACKLOG;
+
+use crate::good::Latency;
+use crate::report::{min_median_max, spread, Findings};
+use crate::scenario::{Ctx, NotRun};
+use crate::swarm::Swarm;
+use crate::target::{finish_sampling, Live, Model};
+
+/// Handshakes in flight at once while connecting, well under the listen backlog.
+pub const CONNECT_BURST: usize = 256;
+/// The slowloris head: a request whose last header value never ends.
+const SLOW_HEAD: &[u8] = b"GET /hello HTTP/1.1\r\nHost: attack\r\nUser-Agent: slowloris\r\nX-Pad: ";
+
+/// Byte `i` of the slowloris stream: the head, then an endless header value.
+fn slow_byte(i: u64) -> u8 {
+    usize::try_from(i)
+        .ok()
+        .and_then(|i| SLOW_HEAD.get(i))
+        .copied()
+        .unwrap_or(b'a')
+}
+
+/// Every connection is settled: closed by someone, or it never connected.
+fn all_settled(swarm: &Swarm) -> bool {
+    swarm
+        .peers
+        .iter()
+        .all(|p| p.closed.is_some() || (!p.is_connected() && !p.is_connecting()))
+}
+
+/// Figures: `connections`, `connected`, `got_408`, `other_statuses`,
+/// `closed_by_server`, `waiting_at_end`, `t408_min_s`/`t408_median_s`/`t408_max_s`
+/// (time from a connection's first byte to its 408), `header_timeout_s`, and the
+/// server's `rss_*`, `cpu_s`, `threads_peak`, `alive_after`.
+pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
+    let args = ctx.args;
+    let n = args.connections;
+    let timeout = ctx.target.expected.header;
+    let model = ctx.model();
+    let secs = timeout.as_secs_f64();
+    let expected = match model {
+        Model::Threaded => format!(
+            "each of the {n} connections gets 408 and a close {secs}s after its first byte (the header timeout), each holding a thread until then; good clients are still served (their latency is reported, not judged)"
+        ),
+        Model::Iterative => format!(
+            "one connection at a time: the one being served gets 408 at the header timeout ({secs}s), the others wait in the listen backlog, and so do the good clients (not served during the attack, by design)"
+        ),
+        _ => format!(
+            "each of the {n} connections gets 408 and a close {secs}s after its first byte (the header timeout); good clients' p99 stays within {}x of the baseline",
+            args.max_p99_ratio
+        ),
+    };
+    let mut f = Findings::new("slowloris", model.name(), expected);
+    let (mut live, baseline) = ctx.start(None)?;
+    let rss_before = live.rss_kib();
+    let cpu_before = live.cpu_time();
+    let sampler = live.sample();
+
+    let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
+    swarm.connect(n, CONNECT_BURST, args.connect_window, true);
+    // The good clients see the whole attack, the 408s at its end included.
+    let good = ctx
+        .good
+        .start_for(live.addr, model, timeout + Duration::from_secs(1));
+    let attack_start = Instant::now();
+    let deadline = attack_start + timeout + args.margin;
+    let mut next_byte = attack_start;
+    while !all_settled(&swarm) && Instant::now() < deadline {
+        if Instant::now() >= next_byte {
+            for key in 0..swarm.peers.len() {
+                let peer = &swarm.peers[key];
+                if peer.is_open() && peer.responses.is_empty() {
+                    let byte = slow_byte(peer.bytes_sent);
+                    swarm.send(key, &[byte]);
+                }
+            }
+            next_byte += args.interval;
+        }
+        swarm.pump_until(next_byte.min(deadline), all_settled);
+    }
+    let attack_time = attack_start.elapsed();
+    let cpu = cpu_used(&live, cpu_before);
+    let samples = finish_sampling(sampler);
+    let during = good
+        .join()
+        .map_err(|_| "the good clients' thread panicked")?;
+
+    let connected = swarm.connected();
+    let mut got_408 = 0;
+    let mut other_statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut to_408 = Vec::new();
+    let mut closed_after_408 = 0;
+    for peer in &swarm.peers {
+        match peer.responses.first() {
+            Some(&(408, at)) => {
+                got_408 += 1;
+                if let Some(first) = peer.first_sent_at {
+                    to_408.push(at.saturating_duration_since(first));
+                }
+                if peer.closed_by_server().is_some() {
+                    closed_after_408 += 1;
+                }
+            }
+            Some(&(status, _)) => *other_statuses.entry(status).or_default() += 1,
+            None => {}
+        }
+    }
+    let closed_by_server = swarm
+        .peers
+        .iter()
+        .filter(|p| p.closed_by_server().is_some())
+        .count();
+    let waiting = swarm.peers.iter().filter(|p| p.is_open()).count();
+    let times = min_median_max(&to_408);
+    f.figure("connections", n);
+    f.figure("connected", connected);
+    f.figure("got_408", got_408);
+    f.figure("other_statuses", &other_statuses);
+    f.figure("closed_by_server", closed_by_server);
+    f.figure("waiting_at_end", waiting);
+    f.figure("t408_min_s", times.map(|t| t.0.as_secs_f64()));
+    f.figure("t408_median_s", times.map(|t| t.1.as_secs_f64()));
+    f.figure("t408_max_s", times.map(|t| t.2.as_secs_f64()));
+    f.figure("header_timeout_s", secs);
+    f.did(format!(
+        "{got_408} of {n} connections got 408 and {closed_after_408} of those were closed; {connected} connected, {closed_by_server} closed by the server, {waiting} still waiting after {:.1}s",
+        attack_time.as_secs_f64()
+    ));
+    if let Some(text) = spread(&to_408) {
+        f.did(format!(
+            "408 arrived {text} after each connection's first byte (min/median/max)"
+        ));
+    }
+    if !other_statuses.is_empty() {
+        f.did(format!("other answers: {other_statuses:?}"));
+    }
+    f.server_figures(rss_before, &samples, cpu);
+    let latency = Latency::new(baseline, during, args.p99_floor);
+
+    // The server must neither cut a client long before the timeout nor long after it.
+    let on_time = |t: Duration| t >= timeout.mul_f64(0.9) && t <= timeout + args.margin;
+    f.check(
+        other_statuses.is_empty(),
+        format!("answers other than 408: {other_statuses:?}"),
+    );
+    f.check(
+        closed_after_408 == got_408,
+        format!(
+            "{} connections got 408 but stayed open",
+            got_408 - closed_after_408
+        ),
+    );
+    match model {
+        Model::Iterative => {
+            let most = (attack_time.as_secs_f64() / secs).floor() as usize + 1;
+            f.check(got_408 >= 1, "not one slowloris connection was cut");
+            f.check(
+                got_408 <= most,
+                format!(
+                    "{got_408} connections got 408 in {:.1}s; one at a time allows {most}",
+                    attack_time.as_secs_f64()
+                ),
+            );
+            f.check(
+                times.is_some_and(|t| on_time(t.0)),
+                format!(
+                    "the first 408 came {:?} after the first byte, not about {secs}s",
+                    times.map(|t| t.0)
+                ),
+            );
+            f.did(format!(
+                "one connection is served at a time: {waiting} slowloris connections were still in the backlog when the attack ended; good clients got {} answers",
+                latency.during.responses
+            ));
+        }
+        _ => {
+            f.check(connected == n, format!("only {connected} of {n} connected"));
+            f.check(
+                got_408 == n,
+                format!("only {got_408} of {n} connections got 408"),
+            );
+            f.check(
+                times.is_some_and(|t| on_time(t.0) && on_time(t.2)),
+                format!(
+                    "408 came {} after the first byte, not within [{:.2}, {:.2}]s",
+                    spread(&to_408).unwrap_or_else(|| "never".into()),
+                    secs * 0.9,
+                    (timeout + args.margin).as_secs_f64()
+                ),
+            );
+            f.check(
+                latency.during.wrong == 0,
+                format!("{} good clients got wrong answers", latency.during.wrong),
+            );
+            f.check(
+                latency.during.responses > 0,
+                "the good clients got no answers during the attack",
+            );
+            if *model != Model::Threaded {
+                f.check(
+                    latency.p99_ratio.is_some_and(|r| r <= args.max_p99_ratio),
+                    format!(
+                        "good clients' p99 was {} of the baseline's (at most {}x allowed)",
+                        latency
+                            .p99_ratio
+                            .map_or("unmeasured".into(), |r| format!("{r:.2}x")),
+                        args.max_p99_ratio
+                    ),
+                );
+            }
+        }
+    }
+    f.latency(latency);
+    swarm.close_all();
+    ctx.check_alive(&mut live, &mut f);
+    live.finish();
+    Ok(f)
+}
+
+/// Figures: `connections`, `connected`, `never_connected`, `accepted` (descriptors the
+/// server opened), `rss_all_open_kib`, `kib_per_connection`, `threads_all_open`,
+/// `closed_by_server`, `answered` (connections that got any response), `waiting_at_end`,
+/// `closed_min_s`/`closed_median_s`/`closed_max_s` (from connect to close),
+/// `header_timeout_s`, and the server's `rss_*`, `cpu_s`, `threads_peak`, `alive_after`.
+pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
+    let args = ctx.args;
+    let n = args.idle_connections;
+    let timeout = ctx.target.expected.header;
+    let secs = timeout.as_secs_f64();
+    let model = ctx.model();
+    let expected = match model {
+        Model::Threaded => format!(
+            "all {n} connections accepted, a thread each, and closed {secs}s later (the header timeout: no request ever started)"
+        ),
+        Model::Iterative => format!(
+            "one connection is served (and closed at the header timeout, {secs}s) while the others wait in the listen backlog, which holds about {LISTEN_BACKLOG}; the rest cannot even complete their handshake until it drains"
+        ),
+        _ => format!(
+            "all {n} connections accepted and held for a few KiB each, then closed without a response {secs}s later (the header timeout)"
+        ),
+    };
+    let mut f = Findings::new("idle", model.name(), expected);
+    let (mut live, baseline) = ctx.start(None)?;
+    let rss_before = live.rss_kib();
+    let fds_before = live.open_fds();
+    let cpu_before = live.cpu_time();
+    let sampler = live.sample();
+
+    let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
+    swarm.connect(n, CONNECT_BURST, args.connect_window, true);
+    let held_since = Instant::now();
+    let connected = swarm.connected();
+    let accepted = wait_for_accepts(&live, &mut swarm, fds_before, connected);
+    let rss_all = live.rss_kib();
+    let threads_all = live.threads();
+    let good = ctx
+        .good
+        .start_for(live.addr, model, timeout + Duration::from_secs(1));
+    let deadline = held_since + timeout + args.margin;
+    swarm.pump_until(deadline, all_settled);
+    let attack_time = held_since.elapsed();
+    let cpu = cpu_used(&live, cpu_before);
+    let samples = finish_sampling(sampler);
+    let during = good
+        .join()
+        .map_err(|_| "the good clients' thread panicked")?;
+
+    let mut close_times = Vec::new();
+    for peer in &swarm.peers {
+        if let (Some((_, at)), Some(since)) = (peer.closed_by_server(), peer.connected_at) {
+            close_times.push(at.saturating_duration_since(since));
+        }
+    }
+    let closed = close_times.len();
+    let answered = swarm
+        .peers
+        .iter()
+        .filter(|p| !p.responses.is_empty())
+        .count();
+    let never_connected = n - connected;
+    let waiting = swarm.peers.iter().filter(|p| p.is_open()).count();
+    let per_connection = match (rss_before, rss_all, accepted) {
+        (Some(before), Some(all), Some(accepted)) if accepted > 0 => {
+            Some(all.saturating_sub(before) as f64 / accepted as f64)
+        }
+        _ => None,
+    };
+    let times = min_median_max(&close_times);
+    f.figure("connections", n);
+    f.figure("connected", connected);
+    f.figure("never_connected", never_connected);
+    f.figure("accepted", accepted);
+    f.figure("rss_all_open_kib", rss_all);
+    f.figure("kib_per_connection", per_connection);
+    f.figure("threads_all_open", threads_all);
+    f.figure("closed_by_server", closed);
+    f.figure("answered", answered);
+    f.figure("waiting_at_end", waiting);
+    f.figure("closed_min_s", times.map(|t| t.0.as_secs_f64()));
+    f.figure("closed_median_s", times.map(|t| t.1.as_secs_f64()));
+    f.figure("closed_max_s", times.map(|t| t.2.as_secs_f64()));
+    f.figure("header_timeout_s", secs);
+    f.did(format!(
+        "{connected} of {n} connected ({never_connected} never completed the handshake); the server opened {} descriptors for them",
+        accepted.map_or("?".into(), |a| a.to_string())
+    ));
+    if let (Some(before), Some(all), Some(per)) = (rss_before, rss_all, per_connection) {
+        f.did(format!(
+            "server RSS {before} KiB before, {all} KiB with them all open: {per:.1} KiB per accepted connection{}",
+            threads_all.map_or(String::new(), |t| format!(", {t} threads"))
+        ));
+    }
+    f.did(format!(
+        "{closed} closed by the server ({answered} with a response), {waiting} still open after {:.1}s",
+        attack_time.as_secs_f64()
+    ));
+    if let Some(text) = spread(&close_times) {
+        f.did(format!("closed {text} after connecting (min/median/max)"));
+    }
+    f.server_figures(rss_before, &samples, cpu);
+
+    let on_time = |t: Duration| t >= timeout.mul_f64(0.9) && t <= timeout + args.margin;
+    match model {
+        Model::Iterative => {
+            let most = (attack_time.as_secs_f64() / secs).floor() as usize + 1;
+            f.check(closed >= 1, "the connection being served was never closed");
+            f.check(
+                closed <= most,
+                format!(
+                    "{closed} connections closed in {:.1}s; one at a time allows {most}",
+                    attack_time.as_secs_f64()
+                ),
+            );
+            f.check(
+                times.is_some_and(|t| on_time(t.0)),
+                format!(
+                    "the first close came {:?} after connecting, not about {secs}s",
+                    times.map(|t| t.0)
+                ),
+            );
+            f.check(
+                accepted.is_none_or(|a| a <= 1),
+                format!("the iterative server opened {accepted:?} connections at once"),
+            );
+            f.did(format!(
+                "the listen backlog held {} connections besides the one served; {never_connected} could not connect",
+                connected.saturating_sub(1)
+            ));
+        }
+        _ => {
+            f.check(connected == n, format!("only {connected} of {n} connected"));
+            f.check(
+                accepted.is_none_or(|a| a == connected),
+                format!("the server opened {accepted:?} descriptors for {connected} connections"),
+            );
+            f.check(
+                closed == connected,
+                format!("only {closed} of {connected} were closed by the server"),
+            );
+            f.check(
+                times.is_some_and(|t| on_time(t.0) && on_time(t.2)),
+                format!(
+                    "closed {} after connecting, not within [{:.2}, {:.2}]s",
+                    spread(&close_times).unwrap_or_else(|| "never".into()),
+                    secs * 0.9,
+                    (timeout + args.margin).as_secs_f64()
+                ),
+            );
+        }
+    }
+    f.latency(Latency::new(baseline, during, args.p99_floor));
+    swarm.close_all();
+    ctx.check_alive(&mut live, &mut f);
+    live.finish();
+    Ok(f)
+}
+
+/// CPU the server used since `before`.
+pub fn cpu_used(live: &Live, before: Option<Duration>) -> Option<Duration> {
+    Some(live.cpu_time()?.saturating_sub(before?))
+}
+
+/// Waits until the server's descriptor count stops growing (it has accepted what it
+/// will accept) or covers `expected` connections; how many it opened. `None`
+/// without a pid. The swarm is pumped meanwhile, so closes are timed when they come.
+fn wait_for_accepts(
+    live: &Live,
+    swarm: &mut Swarm,
+    before: Option<usize>,
+    expected: usize,
+) -> Option<usize> {
+    let before = before?;
+    let limit = Instant::now() + Duration::from_secs(5);
+    let mut last = live.open_fds()?;
+    let mut stable_since = Instant::now();
+    loop {
+        swarm.pump_until(Instant::now() + Duration::from_millis(50), |_| false);
+        let now_fds = live.open_fds()?;
+        if now_fds != last {
+            last = now_fds;
+            stable_since = Instant::now();
+        }
+        let opened = last.saturating_sub(before);
+        if opened >= expected
+            || stable_since.elapsed() >= Duration::from_millis(500)
+            || Instant::now() >= limit
+        {
+            return Some(opened);
+        }
+    }
+}
