@@ -194,3 +194,41 @@ fn at_max_connections_new_clients_wait_and_are_served_later() {
         }
     }
 }
+
+/// Out of descriptors, the threaded server retries accepting on a timer, warns once
+/// per episode (it used to warn on every retry, 100 lines a second, for as long as
+/// a client held the descriptors), uses next to no CPU, and serves the queued
+/// clients once connections close.
+#[test]
+fn threaded_out_of_descriptors_warns_once_and_serves_the_queue_later() {
+    let server = Server::start("threaded", &[]);
+    server.limit_descriptors(server.open_fds() + 8);
+    let mut held: Vec<Client> = Vec::new();
+    for _ in 0..8 {
+        let mut c = server.client();
+        assert_eq!(c.request(&get("/hello", &[])).status, 200);
+        held.push(c);
+    }
+    let mut queued: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    for c in &mut queued {
+        c.send(&get("/hello", &[]));
+    }
+    let before = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - before;
+    assert!(
+        used < 10,
+        "the server used {used} ticks of CPU in 1 s while out of descriptors"
+    );
+    let warnings = server.logs().matches("Too many open files").count();
+    assert!(
+        (1..=2).contains(&warnings),
+        "warned {warnings} times in 1 s:\n{}",
+        server.logs()
+    );
+    held.clear();
+    for c in &mut queued {
+        c.set_read_timeout(Duration::from_secs(5));
+        assert_eq!(c.read_response().status, 200);
+    }
+}
