@@ -88,7 +88,8 @@ pub struct Args {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub good_connections: usize,
 
-    /// How long they measure, before (baseline) and during each attack.
+    /// How long they measure, before (baseline) and during each attack (slowloris,
+    /// idle and no-read: as long as the attack, its timeout plus a second).
     #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "TIME")]
     pub good_duration: Duration,
 

@@ -24,7 +24,6 @@ pub struct GoodClients {
     pub loadgen: PathBuf,
     pub rate: f64,
     pub connections: usize,
-    pub duration: Duration,
 }
 
 /// What one loadgen run of good clients saw.
@@ -139,31 +138,24 @@ impl GoodRun {
 }
 
 impl GoodClients {
-    /// Runs them now, to the end.
-    pub fn measure(&self, addr: SocketAddr, model: &Model) -> GoodRun {
-        run(self.prepare(addr, model))
+    /// Runs them for `duration`, now, to the end.
+    pub fn measure(&self, addr: SocketAddr, model: &Model, duration: Duration) -> GoodRun {
+        run(self.prepare(addr, model, duration))
     }
 
-    /// Runs them on a thread while the caller attacks; join for the result.
-    pub fn start(&self, addr: SocketAddr, model: &Model) -> JoinHandle<GoodRun> {
-        self.start_for(addr, model, self.duration)
-    }
-
-    /// Like [`GoodClients::start`], for `duration` (to cover a whole attack).
-    pub fn start_for(
+    /// Runs them for `duration` on a thread while the caller attacks; join for the
+    /// result.
+    pub fn start(
         &self,
         addr: SocketAddr,
         model: &Model,
         duration: Duration,
     ) -> JoinHandle<GoodRun> {
-        let prepared = Prepared {
-            duration,
-            ..self.prepare(addr, model)
-        };
+        let prepared = self.prepare(addr, model, duration);
         thread::spawn(move || run(prepared))
     }
 
-    fn prepare(&self, addr: SocketAddr, model: &Model) -> Prepared {
+    fn prepare(&self, addr: SocketAddr, model: &Model, duration: Duration) -> Prepared {
         // The iterative server serves one connection at a time: a second keep-alive
         // connection of the good clients would wait for the first one to close.
         let connections = match model {
@@ -174,7 +166,7 @@ impl GoodClients {
             loadgen: self.loadgen.clone(),
             addr,
             connections,
-            duration: self.duration,
+            duration,
             rate: self.rate,
         }
     }

@@ -63,17 +63,16 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         ),
     };
     let mut f = Findings::new("slowloris", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
+    // The good clients see the whole attack, the 408s at its end included.
+    let window = timeout + Duration::from_secs(1);
+    let (mut live, baseline) = ctx.start(None, window)?;
     let rss_before = live.rss_kib();
     let cpu_before = live.cpu_time();
     let sampler = live.sample();
 
     let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
     swarm.connect(n, CONNECT_BURST, args.connect_window, true);
-    // The good clients see the whole attack, the 408s at its end included.
-    let good = ctx
-        .good
-        .start_for(live.addr, model, timeout + Duration::from_secs(1));
+    let good = ctx.good_clients(&live, window);
     let attack_start = Instant::now();
     let deadline = attack_start + timeout + args.margin;
     let mut next_byte = attack_start;
@@ -252,7 +251,9 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         ),
     };
     let mut f = Findings::new("idle", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
+    // The good clients see the whole attack, the closes at its end included.
+    let window = timeout + Duration::from_secs(1);
+    let (mut live, baseline) = ctx.start(None, window)?;
     let rss_before = live.rss_kib();
     let fds_before = live.open_fds();
     let cpu_before = live.cpu_time();
@@ -265,9 +266,7 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let accepted = wait_for_accepts(&live, &mut swarm, fds_before, connected);
     let rss_all = live.rss_kib();
     let threads_all = live.threads();
-    let good = ctx
-        .good
-        .start_for(live.addr, model, timeout + Duration::from_secs(1));
+    let good = ctx.good_clients(&live, window);
     let deadline = held_since + timeout + args.margin;
     swarm.pump_until(deadline, all_settled);
     let attack_time = held_since.elapsed();

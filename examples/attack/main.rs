@@ -97,7 +97,6 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         loadgen,
         rate: args.rate,
         connections: args.good_connections,
-        duration: args.good_duration,
     };
     let ctx = Ctx {
         args,

@@ -30,8 +30,9 @@ pub fn half_close(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         "{n} connections send their requests and shut down their writing side (half of them one /delay/50, half three pipelined requests): every response arrives whole and in order, then the server closes"
     );
     let mut f = Findings::new("half-close", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
-    let good = ctx.good.start(live.addr, model);
+    let window = ctx.args.good_duration;
+    let (mut live, baseline) = ctx.start(None, window)?;
+    let good = ctx.good_clients(&live, window);
     let mut complete = 0;
     let mut responses = 0;
     let mut times = Vec::new();
@@ -172,8 +173,9 @@ pub fn garbage(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         args.seed
     );
     let mut f = Findings::new("garbage", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
-    let good = ctx.good.start(live.addr, model);
+    let window = ctx.args.good_duration;
+    let (mut live, baseline) = ctx.start(None, window)?;
+    let good = ctx.good_clients(&live, window);
     let mut rng = Rng::new(args.seed);
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let (mut silent, mut resets, mut timeouts, mut garbled, mut server_errors) = (0, 0, 0, 0, 0);
@@ -326,8 +328,9 @@ pub fn oversized(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         "each limit exceeded {size} bytes over: request line 414, header field 431, header count 431, Content-Length 413, chunk size 413, chunk-size digits 400, chunk extension 400; each answered at once and closed"
     );
     let mut f = Findings::new("oversized", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
-    let good = ctx.good.start(live.addr, model);
+    let window = ctx.args.good_duration;
+    let (mut live, baseline) = ctx.start(None, window)?;
+    let good = ctx.good_clients(&live, window);
     let results = run_cases(live.addr, &cases);
     let during = good
         .join()
@@ -459,8 +462,9 @@ pub fn smuggling(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         cases.len() - rejected
     );
     let mut f = Findings::new("smuggling", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
-    let good = ctx.good.start(live.addr, model);
+    let window = ctx.args.good_duration;
+    let (mut live, baseline) = ctx.start(None, window)?;
+    let good = ctx.good_clients(&live, window);
     let results = run_cases(live.addr, &cases);
     let during = good
         .join()

@@ -97,7 +97,9 @@ pub fn no_read(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         ),
     };
     let mut f = Findings::new("no-read", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
+    // The good clients see the attack until its connections are dropped.
+    let window = timeout + Duration::from_secs(1);
+    let (mut live, baseline) = ctx.start(None, window)?;
     let request = pipelined_request();
     let answer_size = wire::exchange(live.addr, &request, true, Duration::from_secs(5))
         .ok()
@@ -110,9 +112,7 @@ pub fn no_read(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
 
     let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
     swarm.connect(k, CONNECT_BURST, args.connect_window, false);
-    let good = ctx
-        .good
-        .start_for(live.addr, model, timeout + Duration::from_secs(1));
+    let good = ctx.good_clients(&live, window);
     let pipeline = request.repeat(args.no_read_requests);
     let total = pipeline.len() as u64;
     let write_more = |swarm: &mut Swarm| {
@@ -291,18 +291,19 @@ pub fn fd_exhaustion(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let attempts = args.fd_attempts;
     let limit = args.fd_limit;
     let model = ctx.model();
-    let window = args.saturation.as_secs_f64();
+    let saturation_s = args.saturation.as_secs_f64();
     let expected = match model {
         Model::Iterative => format!(
             "never short of descriptors (one connection at a time): the {attempts} clients wait in the backlog and are all answered, one by one, as the tool closes each answered connection"
         ),
         _ => format!(
-            "with RLIMIT_NOFILE {limit}, the server accepts what it can and pauses accepting without spinning (under {:.0}% of a core for {window}s), then serves all {attempts} clients as descriptors free up",
+            "with RLIMIT_NOFILE {limit}, the server accepts what it can and pauses accepting without spinning (under {:.0}% of a core for {saturation_s}s), then serves all {attempts} clients as descriptors free up",
             args.max_idle_cpu * 100.0
         ),
     };
     let mut f = Findings::new("fd-exhaustion", model.name(), expected);
-    let (mut live, baseline) = ctx.start(Some(limit))?;
+    let window = args.good_duration;
+    let (mut live, baseline) = ctx.start(Some(limit), window)?;
 
     let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
     swarm.connect(attempts, CONNECT_BURST, args.connect_window, true);
@@ -313,7 +314,7 @@ pub fn fd_exhaustion(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     }
     // Let the server take what it can, then watch it while it can take no more.
     swarm.pump_until(Instant::now() + Duration::from_millis(500), |_| false);
-    let good = ctx.good.start(live.addr, model);
+    let good = ctx.good_clients(&live, window);
     let cpu_before = live.cpu_time();
     let fds_saturated = live.open_fds();
     swarm.pump_until(Instant::now() + args.saturation, |_| false);
@@ -353,7 +354,7 @@ pub fn fd_exhaustion(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         .iter()
         .filter(|p| p.first_status() == Some(200))
         .count();
-    let fraction = cpu.map(|c| c.as_secs_f64() / window);
+    let fraction = cpu.map(|c| c.as_secs_f64() / saturation_s);
     let log = live.log();
     let warnings = log.as_ref().map_or(0, |l| l.warnings);
     f.figure("fd_limit", limit);
@@ -371,9 +372,9 @@ pub fn fd_exhaustion(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     ));
     if let Some(cpu) = cpu {
         f.did(format!(
-            "server CPU while saturated: {:.3} s in {window}s ({:.1}% of a core)",
+            "server CPU while saturated: {:.3} s in {saturation_s}s ({:.1}% of a core)",
             cpu.as_secs_f64(),
-            100.0 * cpu.as_secs_f64() / window
+            100.0 * cpu.as_secs_f64() / saturation_s
         ));
     }
     f.did(format!(
@@ -421,7 +422,8 @@ pub fn reset_mid_response(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         if *model == Model::Threaded { " and threads" } else { "" }
     );
     let mut f = Findings::new("reset-mid-response", model.name(), expected);
-    let (mut live, baseline) = ctx.start(None)?;
+    let window = args.good_duration;
+    let (mut live, baseline) = ctx.start(None, window)?;
     let probe = format!("HEAD {path} HTTP/1.1\r\nHost: attack\r\nConnection: close\r\n\r\n");
     let size = match TcpStream::connect(live.addr).and_then(|mut s| {
         s.write_all(probe.as_bytes())?;
@@ -442,7 +444,7 @@ pub fn reset_mid_response(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     };
     let fds_before = live.open_fds();
     let threads_before = live.threads();
-    let good = ctx.good.start(live.addr, model);
+    let good = ctx.good_clients(&live, window);
     let request = format!("GET {path} HTTP/1.1\r\nHost: attack\r\n\r\n");
     let mut reset = 0;
     let mut problems = Vec::new();

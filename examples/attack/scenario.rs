@@ -5,6 +5,7 @@
 //! Rule: a scenario always returns an [`Outcome`]; a server that cannot be started or
 //! a scenario this target cannot run is an outcome too, never a crash of the tool.
 
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Args, Scenario};
@@ -50,11 +51,18 @@ impl Ctx<'_> {
         &self.target.model
     }
 
-    /// A fresh server (or the running one) and the good clients' baseline against it.
-    pub fn start(&self, nofile: Option<u64>) -> Result<(Live, GoodRun), NotRun> {
+    /// A fresh server (or the running one) and the good clients' baseline against it,
+    /// measured for `window`: as long as they will be measured during the attack, so
+    /// both percentiles rest on as many samples.
+    pub fn start(&self, nofile: Option<u64>, window: Duration) -> Result<(Live, GoodRun), NotRun> {
         let live = self.target.start(nofile)?;
-        let baseline = self.good.measure(live.addr, self.model());
+        let baseline = self.good.measure(live.addr, self.model(), window);
         Ok((live, baseline))
+    }
+
+    /// Starts the good clients for `window` while the caller attacks.
+    pub fn good_clients(&self, live: &Live, window: Duration) -> JoinHandle<GoodRun> {
+        self.good.start(live.addr, self.model(), window)
     }
 
     /// Checks that the server is still running and answers `/hello` after the
