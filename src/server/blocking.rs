@@ -20,6 +20,11 @@ use crate::stats::Stats;
 
 /// How often a blocked read wakes up to check for a shutdown request.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+/// How long one blocked write waits before the connection's write deadline is
+/// checked. Not the write timeout itself: a write that copies a few bytes and then
+/// waits returns those bytes only when its timeout ends, so with SO_SNDTIMEO set to
+/// the write timeout a stalled client was dropped only after twice that.
+const WRITE_SLICE: Duration = Duration::from_millis(100);
 /// Read buffer per connection.
 const BUFFER_SIZE: usize = 16 * 1024;
 
@@ -37,8 +42,7 @@ pub fn serve(
     let mut conn = app.new_connection(peer, id, Instant::now());
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut told_shutdown = false;
-    let write_timeout = app.config.timeouts.write;
-    stream.set_write_timeout(Some(write_timeout))?;
+    stream.set_write_timeout(Some(WRITE_SLICE))?;
     let mut read_timeout = SHUTDOWN_CHECK;
     stream.set_read_timeout(Some(read_timeout))?;
     log::debug!("conn {id}: accepted {peer}");
@@ -69,8 +73,14 @@ pub fn serve(
                 }
                 Err(e) if interrupted(&e) => {}
                 Err(e) if timed_out(&e) => {
-                    log::debug!("conn {id}: write stalled; dropping {peer}");
-                    return Ok(());
+                    // No room for a whole slice: the core decides whether the client
+                    // has stalled for the write timeout since its last progress.
+                    let now = dates.now(Instant::now(), SystemTime::now());
+                    conn.handle_timeout(&now);
+                    if conn.phase() == Phase::Closed {
+                        log::debug!("conn {id}: write stalled; dropping {peer}");
+                        return Ok(());
+                    }
                 }
                 Err(e) => return Err(e),
             }
