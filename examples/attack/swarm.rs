@@ -354,8 +354,28 @@ struct ServerEnd {
 /// `st` of an established socket in /proc/net/tcp.
 const TCP_ESTABLISHED: u8 = 0x01;
 
+/// Connections waiting in the listen backlog of the server at `server_port` to be
+/// accepted (the `rx_queue` of its listening socket in /proc/net/tcp).
+pub fn listen_backlog(server_port: u16) -> Option<u64> {
+    const TCP_LISTEN: u8 = 0x0a;
+    let end = server_sockets_where(server_port, |remote, state| {
+        remote == 0 && state == TCP_LISTEN
+    })
+    .remove(&0)?;
+    Some(end.unread)
+}
+
 /// The server's ends of connections to `server_port`, by the client's port.
 fn server_sockets(server_port: u16) -> HashMap<u16, ServerEnd> {
+    server_sockets_where(server_port, |remote, _| remote != 0)
+}
+
+/// The sockets on local port `server_port` that `keep(remote port, state)` selects,
+/// by remote port.
+fn server_sockets_where(
+    server_port: u16,
+    keep: impl Fn(u16, u8) -> bool,
+) -> HashMap<u16, ServerEnd> {
     let mut sockets = HashMap::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
@@ -379,7 +399,7 @@ fn server_sockets(server_port: u16) -> HashMap<u16, ServerEnd> {
             ) else {
                 continue;
             };
-            if local == server_port && remote != 0 {
+            if local == server_port && keep(remote, state) {
                 let end = ServerEnd {
                     state,
                     inode,
