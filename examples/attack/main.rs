@@ -79,9 +79,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let target = Target::new(args)?;
     let machine = system::Machine::describe(nofile_before, nofile);
     let mut text = Output::new(args.json);
+    // SAFETY: sysconf only reads a configuration value.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     text.line(&format!(
-        "attack: {}, {} x {} ({}), {}",
-        machine.date_utc, machine.nproc, machine.cpu_model, machine.kernel, machine.loadavg
+        "attack: {}, {online} x {} ({}), this process on {} of them, load average {}",
+        machine.date_utc, machine.cpu_model, machine.kernel, machine.nproc, machine.loadavg
     ));
     text.line(&format!(
         "target: {} (model {}); expects header timeout {:?}, write timeout {:?}, drain timeout {:?}",

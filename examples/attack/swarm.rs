@@ -5,7 +5,7 @@
 //! Rule: this file moves bytes and records what it saw; what to send and when, and
 //! what the records mean, is the scenario's business.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -115,27 +115,47 @@ impl Swarm {
 
     /// Opens `count` more connections, at most `in_flight` handshakes at a time (so a
     /// burst does not overflow the listen backlog), until all are connected or
-    /// `window` has passed. Connections still pending then stay pending: a full
-    /// backlog drops SYNs, and the kernel keeps retrying them. `reading`: whether
-    /// what the server sends is read (and parsed as responses).
+    /// `window` has passed. Handshakes still pending then (a full backlog drops SYNs,
+    /// and the kernel retries them for minutes) are given up: those connections never
+    /// connected. `reading`: whether what the server sends is read (and parsed as
+    /// responses).
     pub fn connect(&mut self, count: usize, in_flight: usize, window: Duration, reading: bool) {
         let deadline = Instant::now() + window;
-        let first = self.peers.len();
-        let total = first + count;
+        let total = self.peers.len() + count;
+        // Handshakes of this burst, oldest first, while they may still count as in
+        // flight: a queue, so each loop costs what changed, not a scan of 10 000.
+        let mut recent: VecDeque<usize> = VecDeque::new();
         loop {
             let now = Instant::now();
             // A handshake still pending after a second had its SYN dropped (the
             // backlog is full): it no longer counts against the burst.
-            let mut pending = self.peers[first..]
+            while let Some(&key) = recent.front() {
+                let peer = &self.peers[key];
+                if peer.is_connecting() && now.duration_since(peer.started_at) < SYN_RETRY {
+                    break;
+                }
+                recent.pop_front();
+            }
+            let mut pending = recent
                 .iter()
-                .filter(|p| p.is_connecting() && now.duration_since(p.started_at) < SYN_RETRY)
+                .filter(|&&key| self.peers[key].is_connecting())
                 .count();
             while self.peers.len() < total && pending < in_flight {
+                recent.push_back(self.peers.len());
                 self.open(reading);
                 pending += 1;
             }
-            let settled = self.peers[first..].iter().all(|p| !p.is_connecting());
-            if (self.peers.len() == total && settled) || now >= deadline {
+            // Once all are opened, a scan per event batch until they settle.
+            let opened = self.peers.len() == total;
+            if opened && !self.peers[total - count..].iter().any(Peer::is_connecting) {
+                return;
+            }
+            if now >= deadline {
+                for key in total - count..self.peers.len() {
+                    if self.peers[key].is_connecting() {
+                        self.give_up(key, "no handshake within the connect window");
+                    }
+                }
                 return;
             }
             self.pump(Duration::from_millis(10));
@@ -223,7 +243,9 @@ impl Swarm {
         };
         if !peer.is_connected() {
             match connect_outcome(stream) {
-                Ok(true) => peer.connected_at = Some(now),
+                // When the handshake finished, which may be a while before we see it
+                // when thousands finish at once.
+                Ok(true) => peer.connected_at = Some(now - since_last_ack(stream)),
                 Ok(false) => return,
                 Err(e) => {
                     peer.connect_error = Some(e.to_string());
@@ -294,6 +316,15 @@ impl Swarm {
         if peer.closed.is_none() {
             peer.closed = Some((Closed::ByUs, Instant::now()));
         }
+    }
+
+    /// Abandons a connection that never connected.
+    fn give_up(&mut self, key: usize, why: &str) {
+        let peer = &mut self.peers[key];
+        if let Some(mut stream) = peer.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        peer.connect_error = Some(why.to_string());
     }
 
     /// Closes every connection still open (or still connecting).
@@ -467,6 +498,29 @@ fn parse_responses(peer: &mut Peer, now: Instant) {
                 return;
             }
         }
+    }
+}
+
+/// How long ago the socket last received an ACK (its SYN-ACK, right after a
+/// connect), from TCP_INFO; zero if the kernel will not say.
+fn since_last_ack(stream: &TcpStream) -> Duration {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed tcp_info is a valid value; getsockopt writes at most `len`
+    // bytes into it and we pass its size.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    match rc {
+        0 => Duration::from_millis(u64::from(info.tcpi_last_ack_recv)),
+        _ => Duration::ZERO,
     }
 }
 
