@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use reactor::server::LISTEN_BACKLOG;
 
 use crate::good::Latency;
-use crate::report::{min_median_max, spread, Findings};
+use crate::report::{mib, min_median_max, spread, Findings};
 use crate::scenario::{Ctx, NotRun};
 use crate::swarm::{listen_backlog, Swarm};
 use crate::target::{finish_sampling, Live, Model};
@@ -229,9 +229,12 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
 }
 
 /// Figures: `connections`, `connected` (within the connect window),
-/// `never_connected`, `accepted` (descriptors the server opened),
+/// `never_connected`, `held_at_peak` (most of them the server held at once, by its
+/// descriptors while they arrived),
 /// `backlog_queued` (connections in the listen backlog once accepting settled) and
-/// `backlog_max` (the backlog this server's listen(2) asks for, capped by somaxconn), `rss_all_open_kib`, `kib_per_connection`, `threads_all_open`,
+/// `backlog_max` (the backlog this server's listen(2) asks for, capped by somaxconn),
+/// `rss_all_open_kib` and `threads_all_open` (their peaks while the connections
+/// arrived), `kib_per_connection`,
 /// `closed_by_server`, `answered` (connections that got any response), `waiting_at_end`,
 /// `closed_min_s`/`closed_median_s`/`closed_max_s` (from connect to close),
 /// `header_timeout_s`, and the server's `rss_*`, `cpu_s`, `threads_peak`, `alive_after`.
@@ -259,30 +262,39 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let rss_before = live.rss_kib();
     let fds_before = live.open_fds();
     let cpu_before = live.cpu_time();
-    let sampler = live.sample();
+    // Descriptors are counted while the connections arrive, and only then: what the
+    // server holds at its peak, before the good clients add theirs.
+    let arrival_sampler = live.sample_counting_descriptors();
 
     let mut swarm = Swarm::new(live.addr).map_err(|e| format!("cannot create a poll: {e}"))?;
     swarm.connect(n, CONNECT_BURST, args.connect_window, true);
     let held_since = Instant::now();
     let connected = swarm.connected();
-    let accepted = wait_for_accepts(&live, &mut swarm, fds_before, connected);
+    settle_accepts(&live, &mut swarm, fds_before, connected);
+    let arrival = finish_sampling(arrival_sampler);
+    let sampler = live.sample();
     let queued = listen_backlog(live.addr.port());
     // What our server asks of listen(2), capped by the kernel's somaxconn.
     let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok());
     let backlog_max = somaxconn.map_or(LISTEN_BACKLOG, |s| s.min(LISTEN_BACKLOG));
-    let rss_all = live.rss_kib();
-    let threads_all = live.threads();
     let good = ctx.good_clients(&live, window);
     let deadline = held_since + timeout + args.margin;
     swarm.pump_until(deadline, all_settled);
     let attack_time = held_since.elapsed();
     let cpu = cpu_used(&live, cpu_before);
-    let samples = finish_sampling(sampler);
+    let samples = finish_sampling(sampler).merge(&arrival);
     let during = good
         .join()
         .map_err(|_| "the good clients' thread panicked")?;
+    // Most connections the server held at once, by its descriptors, and what they cost.
+    let held = arrival
+        .fds_max
+        .zip(fds_before)
+        .map(|(max, before)| max.saturating_sub(before as u64));
+    let rss_all = arrival.rss_max_kib;
+    let threads_all = arrival.threads_max;
 
     let mut close_times = Vec::new();
     for peer in &swarm.peers {
@@ -298,9 +310,9 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         .count();
     let never_connected = n - connected;
     let waiting = swarm.peers.iter().filter(|p| p.is_open()).count();
-    let per_connection = match (rss_before, rss_all, accepted) {
-        (Some(before), Some(all), Some(accepted)) if accepted > 0 => {
-            Some(all.saturating_sub(before) as f64 / accepted as f64)
+    let per_connection = match (rss_before, rss_all, held) {
+        (Some(before), Some(all), Some(held)) if held > 0 => {
+            Some(all.saturating_sub(before) as f64 / held as f64)
         }
         _ => None,
     };
@@ -308,7 +320,7 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     f.figure("connections", n);
     f.figure("connected", connected);
     f.figure("never_connected", never_connected);
-    f.figure("accepted", accepted);
+    f.figure("held_at_peak", held);
     f.figure("backlog_queued", queued);
     f.figure("backlog_max", backlog_max);
     f.figure("rss_all_open_kib", rss_all);
@@ -322,13 +334,15 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     f.figure("closed_max_s", times.map(|t| t.2.as_secs_f64()));
     f.figure("header_timeout_s", secs);
     f.did(format!(
-        "{connected} of {n} connected within {:.0}s ({never_connected} never completed the handshake); the server had opened {} descriptors for them once accepting settled",
+        "{connected} of {n} connected within {:.0}s ({never_connected} never completed the handshake); the server held at most {} of them at once",
         args.connect_window.as_secs_f64(),
-        accepted.map_or("?".into(), |a| a.to_string())
+        held.map_or("?".into(), |a| a.to_string())
     ));
     if let (Some(before), Some(all), Some(per)) = (rss_before, rss_all, per_connection) {
         f.did(format!(
-            "server RSS {before} KiB before, {all} KiB with them all open: {per:.1} KiB per accepted connection{}",
+            "server RSS {} before, {} at the peak: {per:.1} KiB per connection held{}",
+            mib(before),
+            mib(all),
             threads_all.map_or(String::new(), |t| format!(", {t} threads"))
         ));
     }
@@ -366,8 +380,8 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
                 ),
             );
             f.check(
-                accepted.is_none_or(|a| a <= 1),
-                format!("the iterative server opened {accepted:?} connections at once"),
+                held.is_none_or(|a| a <= 1),
+                format!("the iterative server held {held:?} connections at once"),
             );
             if let Some(queued) = queued {
                 f.did(format!(
@@ -387,10 +401,8 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
                     ),
                 );
                 f.check(
-                    accepted.is_none_or(|a| a == connected),
-                    format!(
-                        "the server opened {accepted:?} descriptors for {connected} connections"
-                    ),
+                    held.is_none_or(|a| a == connected as u64),
+                    format!("the server held at most {held:?} of {connected} connections at once"),
                 );
             }
             f.check(
@@ -422,22 +434,22 @@ pub fn cpu_used(live: &Live, before: Option<Duration>) -> Option<Duration> {
 
 /// Waits until the server's descriptor count covers `expected` connections, or stops
 /// growing for a second (it has accepted what it will accept; a second, because an
-/// accept thread starved of CPU may pause for a while), or 5 s pass; how many it
-/// opened. `None` without a pid. The swarm is pumped meanwhile, so closes are timed
-/// when they come.
-fn wait_for_accepts(
-    live: &Live,
-    swarm: &mut Swarm,
-    before: Option<usize>,
-    expected: usize,
-) -> Option<usize> {
-    let before = before?;
+/// accept thread starved of CPU may pause for a while), or 5 s pass. Returns at once
+/// without a pid. The swarm is pumped meanwhile, so closes are timed when they come.
+fn settle_accepts(live: &Live, swarm: &mut Swarm, before: Option<usize>, expected: usize) {
+    let Some(before) = before else {
+        return;
+    };
     let limit = Instant::now() + Duration::from_secs(5);
-    let mut last = live.open_fds()?;
+    let Some(mut last) = live.open_fds() else {
+        return;
+    };
     let mut stable_since = Instant::now();
     loop {
         swarm.pump_until(Instant::now() + Duration::from_millis(50), |_| false);
-        let now_fds = live.open_fds()?;
+        let Some(now_fds) = live.open_fds() else {
+            return;
+        };
         if now_fds != last {
             last = now_fds;
             stable_since = Instant::now();
@@ -447,7 +459,7 @@ fn wait_for_accepts(
             || stable_since.elapsed() >= Duration::from_secs(1)
             || Instant::now() >= limit
         {
-            return Some(opened);
+            return;
         }
     }
 }

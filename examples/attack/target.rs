@@ -231,6 +231,11 @@ impl Live {
         self.pid.map(Sampler::start)
     }
 
+    /// Like [`Live::sample`], also counting open descriptors.
+    pub fn sample_counting_descriptors(&self) -> Option<Sampler> {
+        self.pid.map(Sampler::counting_descriptors)
+    }
+
     /// What the server logged so far (only for a server we started).
     pub fn log(&self) -> Option<ServerLog> {
         self.server.as_ref().map(Server::log)

@@ -61,7 +61,22 @@ pub struct Samples {
     pub threads_max: Option<u64>,
     pub rss_max_kib: Option<u64>,
     pub hwm_kib: Option<u64>,
+    /// Open descriptors at most (only with [`Sampler::counting_descriptors`]).
+    pub fds_max: Option<u64>,
     pub count: u64,
+}
+
+impl Samples {
+    /// The maxima of both.
+    pub fn merge(self, other: &Samples) -> Samples {
+        Samples {
+            threads_max: self.threads_max.max(other.threads_max),
+            rss_max_kib: self.rss_max_kib.max(other.rss_max_kib),
+            hwm_kib: self.hwm_kib.max(other.hwm_kib),
+            fds_max: self.fds_max.max(other.fds_max),
+            count: self.count + other.count,
+        }
+    }
 }
 
 /// What `wait4` said when the server was reaped.
@@ -281,15 +296,33 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn start(pid: i32) -> Self {
+        Self::spawn(pid, false)
+    }
+
+    /// Like [`Sampler::start`], also counting the open descriptors (a directory
+    /// listing of /proc/<pid>/fd each time: for a server holding thousands of
+    /// connections, much more work than reading its status).
+    pub fn counting_descriptors(pid: i32) -> Self {
+        Self::spawn(pid, true)
+    }
+
+    fn spawn(pid: i32, fds: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = thread::spawn(move || {
             let mut samples = Samples::default();
+            let sample_all = |samples: &mut Samples| {
+                sample(pid, samples);
+                if fds {
+                    let open = open_fds(pid).map(|n| n as u64);
+                    samples.fds_max = samples.fds_max.max(open);
+                }
+            };
             while !flag.load(Ordering::Relaxed) {
-                sample(pid, &mut samples);
+                sample_all(&mut samples);
                 thread::sleep(SAMPLE_EVERY);
             }
-            sample(pid, &mut samples);
+            sample_all(&mut samples);
             samples
         });
         Self { stop, handle }
