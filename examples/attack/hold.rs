@@ -260,7 +260,7 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let window = timeout + Duration::from_secs(1);
     let (mut live, baseline) = ctx.start(None, window)?;
     let rss_before = live.rss_kib();
-    let fds_before = live.open_fds();
+    let fds_before = settled_descriptors(&live);
     let cpu_before = live.cpu_time();
     // Descriptors are counted while the connections arrive, and only then: what the
     // server holds at its peak, before the good clients add theirs.
@@ -430,6 +430,21 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
 /// CPU the server used since `before`.
 pub fn cpu_used(live: &Live, before: Option<Duration>) -> Option<Duration> {
     Some(live.cpu_time()?.saturating_sub(before?))
+}
+
+/// The server's open descriptors once the count holds still for 100 ms (the good
+/// clients' baseline has just closed its connections; the server may not have yet).
+fn settled_descriptors(live: &Live) -> Option<usize> {
+    let limit = Instant::now() + Duration::from_secs(2);
+    let mut last = live.open_fds()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = live.open_fds()?;
+        if now == last || Instant::now() >= limit {
+            return Some(now);
+        }
+        last = now;
+    }
 }
 
 /// Waits until the server's descriptor count covers `expected` connections, or stops
