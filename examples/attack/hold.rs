@@ -20,6 +20,8 @@ use crate::target::{finish_sampling, Live, Model};
 
 /// Handshakes in flight at once while connecting, well under the listen backlog.
 pub const CONNECT_BURST: usize = 256;
+/// How many moments of each interval the slowloris bytes are spread over.
+const SLOTS: usize = 100;
 /// The slowloris head: a request whose last header value never ends.
 const SLOW_HEAD: &[u8] = b"GET /hello HTTP/1.1\r\nHost: attack\r\nUser-Agent: slowloris\r\nX-Pad: ";
 
@@ -75,19 +77,27 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let good = ctx.good_clients(&live, window);
     let attack_start = Instant::now();
     let deadline = attack_start + timeout + args.margin;
-    let mut next_byte = attack_start;
+    // Each connection sends its byte at its own moment of the interval, as
+    // independent slow clients would: the interval is cut into `slots` ticks, and
+    // connection `key` sends on tick `key % slots`.
+    let slots = n.clamp(1, SLOTS) as u32;
+    let tick = args.interval / slots;
+    let mut next_tick = attack_start;
+    let mut tick_number = 0usize;
     while !all_settled(&swarm) && Instant::now() < deadline {
-        if Instant::now() >= next_byte {
-            for key in 0..swarm.peers.len() {
+        if Instant::now() >= next_tick {
+            let slot = tick_number % slots as usize;
+            for key in (slot..swarm.peers.len()).step_by(slots as usize) {
                 let peer = &swarm.peers[key];
                 if peer.is_open() && peer.responses.is_empty() {
                     let byte = slow_byte(peer.bytes_sent);
                     swarm.send(key, &[byte]);
                 }
             }
-            next_byte += args.interval;
+            tick_number += 1;
+            next_tick += tick;
         }
-        swarm.pump_until(next_byte.min(deadline), all_settled);
+        swarm.pump_until(next_tick.min(deadline), all_settled);
     }
     let attack_time = attack_start.elapsed();
     let cpu = cpu_used(&live, cpu_before);
