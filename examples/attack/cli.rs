@@ -93,6 +93,12 @@ pub struct Args {
     #[arg(long, default_value = "3s", value_parser = parse_duration, value_name = "TIME")]
     pub good_duration: Duration,
 
+    /// Pin the good clients (loadgen) to this CPU. On a machine with two, putting them
+    /// on the server's keeps the attackers' own work (on the other) out of their
+    /// latency, so it shows what the server does [default: where this process runs].
+    #[arg(long, value_name = "CPU")]
+    pub good_cpu: Option<usize>,
+
     /// slowloris passes (reactor) if the good clients' p99 is at most this times the
     /// baseline's.
     #[arg(long, default_value_t = 2.0, value_name = "X")]

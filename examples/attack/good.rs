@@ -24,6 +24,8 @@ pub struct GoodClients {
     pub loadgen: PathBuf,
     pub rate: f64,
     pub connections: usize,
+    /// Pin loadgen to this CPU (else it runs where this process may).
+    pub cpu: Option<usize>,
 }
 
 /// What one loadgen run of good clients saw.
@@ -168,6 +170,7 @@ impl GoodClients {
             connections,
             duration,
             rate: self.rate,
+            cpu: self.cpu,
         }
     }
 }
@@ -179,6 +182,7 @@ struct Prepared {
     connections: usize,
     duration: Duration,
     rate: f64,
+    cpu: Option<usize>,
 }
 
 fn run(p: Prepared) -> GoodRun {
@@ -190,7 +194,7 @@ fn run(p: Prepared) -> GoodRun {
         duration: p.duration,
         timeout: TIMEOUT,
         rate: Some(p.rate),
-        cpu: None,
+        cpu: p.cpu,
     };
     match load.run() {
         Outcome::NotStarted(why) => GoodRun::failed(why),

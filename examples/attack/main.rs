@@ -99,6 +99,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         loadgen,
         rate: args.rate,
         connections: args.good_connections,
+        cpu: args.good_cpu,
     };
     let ctx = Ctx {
         args,

@@ -173,6 +173,7 @@ impl Target {
                 if let Some(limit) = nofile {
                     limit_descriptors(&mut command, limit);
                 }
+                die_with_parent(&mut command);
                 let server = Server::start(command)?;
                 Ok(Live {
                     addr: server.addr,
@@ -301,6 +302,20 @@ fn make_root(big_path: &str, size: u64) -> Result<PathBuf, String> {
         .and_then(|f| f.set_len(size))
         .map_err(fail)?;
     Ok(root)
+}
+
+/// Makes the child get SIGKILL if this process dies first (killed, say), so no
+/// server outlives the tool that started it.
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: one async-signal-safe system call with constant arguments.
+    unsafe {
+        command.pre_exec(
+            || match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            },
+        );
+    }
 }
 
 /// Makes the child start with RLIMIT_NOFILE `limit` (soft and hard, like
