@@ -249,16 +249,23 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
     Ok(())
 }
 
-/// Tells a well-formed but unsupported version (`HTTP/2.0`, `HTTP/1.2`) from garbage.
+/// Tells a well-formed but unsupported version (`HTTP/2.0`, `HTTP/1.2`) from garbage:
+/// the line must have exactly its three parts, and a version httparse would have taken
+/// means the fault is elsewhere (`GET /a b HTTP/1.1`, a space in the target, is a
+/// malformed request line, not an unsupported version).
 fn has_other_http_version(buf: &[u8]) -> bool {
     let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
     let line = buf[..line_end]
         .strip_suffix(b"\r")
         .unwrap_or(&buf[..line_end]);
-    let Some(version) = line.rsplit(|&b| b == b' ').next() else {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     match version {
+        b"HTTP/1.0" | b"HTTP/1.1" => false,
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
             major.is_ascii_digit() && minor.is_ascii_digit()
         }
