@@ -395,7 +395,7 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
             );
             if let Some(queued) = queued {
                 f.did(format!(
-                    "the listen backlog held {queued} connections (reactor's listen(2) asks for {backlog_max}; Linux queues one more) besides the one served; the others' handshakes were left unfinished by the server, or finished only on the client's side"
+                    "the listen backlog held {queued} connections (this server's listen(2) asks for {backlog_max}; Linux queues one more) besides the one served; the others' handshakes were left unfinished by the server, or finished only on the client's side"
                 ));
             }
         }
