@@ -261,3 +261,92 @@ fn reactor_workers_share_the_port_and_drain_together() {
     let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Out of descriptors, the threaded server retries accepting on a timer, warns once
+/// per episode (it used to warn on every retry, 100 lines a second, for as long as
+/// a client held the descriptors), uses next to no CPU, and serves the queued
+/// clients once connections close.
+#[test]
+fn threaded_out_of_descriptors_warns_once_and_serves_the_queue_later() {
+    let server = Server::start("threaded", &[]);
+    server.limit_descriptors(server.open_fds() + 8);
+    let mut held: Vec<Client> = Vec::new();
+    for _ in 0..8 {
+        let mut c = server.client();
+        assert_eq!(c.request(&get("/hello", &[])).status, 200);
+        held.push(c);
+    }
+    let mut queued: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    for c in &mut queued {
+        c.send(&get("/hello", &[]));
+    }
+    let before = server.cpu_ticks();
+    thread::sleep(Duration::from_secs(1));
+    let used = server.cpu_ticks() - before;
+    assert!(
+        used < 10,
+        "the server used {used} ticks of CPU in 1 s while out of descriptors"
+    );
+    let warnings = server.logs().matches("Too many open files").count();
+    assert!(
+        (1..=2).contains(&warnings),
+        "warned {warnings} times in 1 s:\n{}",
+        server.logs()
+    );
+    held.clear();
+    for c in &mut queued {
+        c.set_read_timeout(Duration::from_secs(5));
+        assert_eq!(c.read_response().status, 200);
+    }
+}
+
+/// A client that stops reading is dropped one write timeout after the server could
+/// last write to it, in every model. The blocking models used to set SO_SNDTIMEO to
+/// the write timeout, and a write that copied a few bytes and then waited returned
+/// only when that timeout ended: a stalled client was dropped after twice the time.
+#[test]
+fn a_client_that_stops_reading_is_dropped_at_the_write_timeout() {
+    use std::io::{ErrorKind, Write};
+    for model in MODELS {
+        let server = Server::start_with_env(
+            model,
+            &["--write-timeout", "1s"],
+            &[("RUST_LOG", "reactor=debug")],
+        );
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        stream.set_nonblocking(true).unwrap();
+        // Requests with answers as big as they are, far more than the socket buffers
+        // hold: the server's answers back up, then it stops reading.
+        let request = get("/echo", &[&format!("X-Pad: {}", "p".repeat(2000))]);
+        let pipeline = request.repeat(20_000);
+        let (mut sent, mut last_write) = (0, Instant::now());
+        while last_write.elapsed() < Duration::from_millis(300) && sent < pipeline.len() {
+            match stream.write(&pipeline[sent..]) {
+                Ok(n) => {
+                    sent += n;
+                    last_write = Instant::now();
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    thread::sleep(Duration::from_millis(5))
+                }
+                Err(e) => panic!("{model}: write: {e}"),
+            }
+        }
+        assert!(sent < pipeline.len(), "{model}: the server read everything");
+        // The reactor's core logs the timeout; the blocking driver, the drop.
+        let dropped = || {
+            let logs = server.logs();
+            logs.contains("WriteStall timeout") || logs.contains("write stalled")
+        };
+        while !dropped() && last_write.elapsed() < Duration::from_secs(5) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let dropped_after = last_write.elapsed();
+        assert!(dropped(), "{model}: never dropped:\n{}", server.logs());
+        assert!(
+            dropped_after >= Duration::from_millis(500)
+                && dropped_after <= Duration::from_millis(1600),
+            "{model}: dropped {dropped_after:?} after our writes stalled, with a 1 s write timeout"
+        );
+    }
+}

@@ -12,16 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::{get, Client, Server};
 
-/// CPU time (user + system) the process has used, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 #[test]
 fn a_thousand_concurrent_connections_are_served_by_one_thread() {
     let server = Server::start("reactor", &[]);
@@ -224,17 +214,7 @@ fn a_reused_slab_key_never_receives_a_stale_response() {
 fn out_of_descriptors_pauses_accept_without_spinning() {
     let server = Server::start("reactor", &[]);
     // Leave the server a handful of descriptors beyond what it already uses.
-    let open_now = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
-        .unwrap()
-        .count();
-    let limit = libc::rlimit {
-        rlim_cur: (open_now + 8) as libc::rlim_t,
-        rlim_max: 4096,
-    };
-    let pid = server.pid() as libc::pid_t;
-    // SAFETY: prlimit(2) on our own child with a valid rlimit and no old-value output.
-    let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
-    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    server.limit_descriptors(server.open_fds() + 8);
 
     let mut held: Vec<Client> = Vec::new();
     for _ in 0..8 {
@@ -246,9 +226,9 @@ fn out_of_descriptors_pauses_accept_without_spinning() {
     for c in &mut queued {
         c.send(&get("/hello", &[]));
     }
-    let before = cpu_ticks(server.pid());
+    let before = server.cpu_ticks();
     thread::sleep(Duration::from_secs(1));
-    let used = cpu_ticks(server.pid()) - before;
+    let used = server.cpu_ticks() - before;
     assert!(
         used < 30,
         "the server used {used} ticks of CPU in 1 s while out of descriptors"

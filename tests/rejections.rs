@@ -350,6 +350,20 @@ const CASES: &[Case] = &[
         why: "RFC 9110 §15.6.6: a major version we do not support",
     },
     Case {
+        name: "space_in_target",
+        raw: Raw::Bytes(b"GET /a b HTTP/1.1\r\nHost: t\r\n\r\n"),
+        status: 400,
+        says: "malformed",
+        why: "RFC 9112 §3: a request line is three parts; the version is fine (not 505)",
+    },
+    Case {
+        name: "two_spaces_before_version",
+        raw: Raw::Bytes(b"GET /hello  HTTP/1.1\r\nHost: t\r\n\r\n"),
+        status: 400,
+        says: "malformed",
+        why: "RFC 9112 §3: single spaces between the parts",
+    },
+    Case {
         name: "http_1_2",
         raw: Raw::Bytes(b"GET /hello HTTP/1.2\r\nHost: t\r\n\r\n"),
         status: 505,

@@ -4,20 +4,23 @@
 //! Rule: a cell always produces a [`Cell`]: skipped, failed and killed runs are rows
 //! with their reason, never dropped and never a crash of the experiment.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::cli::{Grid, Model, Workload};
-use crate::load::{self, Load};
+use crate::load::{self, flag_duration, Load};
 use crate::server::{Server, STOP_LIMIT};
-use crate::system::{Pinning, FD_MARGIN, THREAD_MARGIN};
+use crate::system::{self, Pinning, FD_MARGIN, THREAD_MARGIN};
 
 /// The server's `--max-connections`: above every client count we run.
 const MAX_CONNECTIONS: usize = 20_000;
 /// How long to wait for the server's `/stats` after the load.
 const STATS_LIMIT: Duration = Duration::from_secs(2);
+/// What the server's `--drain-timeout` is set to: the load is over by then.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// Everything cells share.
 pub struct Bench {
@@ -179,7 +182,8 @@ impl Bench {
     fn measure(&self, cell: &mut Cell, model: Model, workload: Workload, clients: usize) {
         let max_connections = MAX_CONNECTIONS.max(clients + 1_000);
         let server_cpu = self.pinning.map(|p| p.server_cpu);
-        let mut server = match Server::start(&self.reactor, model, max_connections, server_cpu) {
+        let command = server_command(&self.reactor, model, max_connections, server_cpu);
+        let mut server = match Server::start(command) {
             Ok(server) => server,
             Err(why) => return cell.fail(why),
         };
@@ -191,6 +195,7 @@ impl Bench {
             clients,
             duration: self.grid.duration,
             timeout: self.grid.timeout,
+            rate: None,
             cpu: self.pinning.map(|p| p.load_cpu),
         };
         let outcome = load.run();
@@ -340,6 +345,25 @@ impl Bench {
                 .push(format!("loadgen {}", describe_exit(code, None)));
         }
     }
+}
+
+/// `reactor 0 -b 127.0.0.1 --model M ...`, pinned to `cpu` if given.
+fn server_command(
+    binary: &Path,
+    model: Model,
+    max_connections: usize,
+    cpu: Option<usize>,
+) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["0", "-b", "127.0.0.1", "--model", model.name()])
+        .args(["--max-connections", &max_connections.to_string()])
+        .args(["--drain-timeout", &flag_duration(DRAIN)])
+        .env("RUST_LOG", "info,reactor::access=warn");
+    if let Some(cpu) = cpu {
+        system::pin_command(&mut command, cpu);
+    }
+    command
 }
 
 fn describe_exit(code: Option<i32>, signal: Option<i32>) -> String {

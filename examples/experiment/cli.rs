@@ -171,8 +171,3 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => Err(format!("'{text}' must be from 1ms to 1h")),
     }
 }
-
-/// `1.5s`, `500ms`: how loadgen and the server spell a duration.
-pub fn flag_duration(d: Duration) -> String {
-    format!("{}ms", d.as_millis().max(1))
-}

@@ -1,8 +1,13 @@
-//! One loadgen run: `loadgen -c N -d T --timeout T --threads 1 --json URL` as a child
-//! process, killed if it passes a hard time bound, its JSON report parsed.
+//! One loadgen run: `loadgen -c N -d T --timeout T --threads 1 --json URL` (with
+//! `--rate R` for an open loop) as a child process, killed if it passes a hard time
+//! bound, its JSON report parsed. Shared with `examples/attack` (by `#[path]`), whose
+//! well-behaved clients are loadgen runs too.
 //!
 //! Rule: this file owns the loadgen process and knows its JSON fields; it decides
 //! nothing about what the numbers mean.
+
+// Shared by two examples (experiment, attack); each uses a different subset.
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -13,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::cli::flag_duration;
 use crate::system;
 
-/// The fields of loadgen's `--json` report that the experiment uses.
+/// The fields of loadgen's `--json` report that the experiment and the attack use.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Report {
     pub requests: u64,
@@ -27,6 +31,9 @@ pub struct Report {
     pub mismatched: u64,
     pub out_of_order: u64,
     pub sent: u64,
+    /// Open loop only: requests that were due but could not be sent.
+    #[serde(default)]
+    pub unsent: u64,
     pub first_error: Option<String>,
 }
 
@@ -68,6 +75,8 @@ pub struct Load<'a> {
     pub clients: usize,
     pub duration: Duration,
     pub timeout: Duration,
+    /// `--rate`: open loop at this many requests per second in total.
+    pub rate: Option<f64>,
     pub cpu: Option<usize>,
 }
 
@@ -87,7 +96,11 @@ impl Load<'_> {
             .args(["-c", &self.clients.to_string()])
             .args(["-d", &flag_duration(self.duration)])
             .args(["--timeout", &flag_duration(self.timeout)])
-            .args(["--threads", "1", "--json"])
+            .args(["--threads", "1", "--json"]);
+        if let Some(rate) = self.rate {
+            command.args(["--rate", &rate.to_string()]);
+        }
+        command
             .arg(format!("http://{}{}", self.addr, self.path))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -151,4 +164,9 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
         }
         text
     })
+}
+
+/// `1.5s`, `500ms`: how loadgen and the server spell a duration.
+pub fn flag_duration(d: Duration) -> String {
+    format!("{}ms", d.as_millis().max(1))
 }

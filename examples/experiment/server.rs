@@ -1,6 +1,8 @@
-//! One `reactor` server process for one cell: start it on an ephemeral port, watch
-//! its threads and memory in /proc while the load runs, ask it for `/stats`, stop it
-//! with SIGTERM and reap it with `wait4` for its resource usage.
+//! One `reactor` server process: start it on an ephemeral port, watch its threads
+//! and memory in /proc while the load runs, ask it for `/stats`, stop it with SIGTERM
+//! and reap it with `wait4` for its resource usage. Shared by the experiment (one
+//! server per cell) and `examples/attack` (one server per scenario), which include
+//! this file with `#[path]`; the caller builds the command line.
 //!
 //! What is measured, and why this way:
 //! - Threads: the `Threads:` line of /proc/<pid>/status, sampled every
@@ -18,12 +20,16 @@
 //!   (summed over /proc/<pid>/task/*/status then), it is the count for the load plus
 //!   the (short) shutdown.
 //!
-//! Rule: this file owns the server's process; `cell.rs` decides what a run means.
+//! Rule: this file owns the server's process and reads /proc; it knows no flag of the
+//! server and decides nothing about what a run means (`cell.rs`, or the attack's
+//! scenarios, do).
+
+// Shared by two examples (experiment, attack); each uses a different subset.
+#![allow(dead_code)]
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -31,17 +37,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::cli::{flag_duration, Model};
-use crate::system;
-
 /// How often /proc/<pid>/status is read during the load.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
 /// How long the server gets to print its listening line.
 const START_LIMIT: Duration = Duration::from_secs(10);
 /// After SIGTERM, how long before SIGKILL.
 pub const STOP_LIMIT: Duration = Duration::from_secs(5);
-/// What the server's `--drain-timeout` is set to: the load is over by then.
-const DRAIN: Duration = Duration::from_secs(1);
 /// The substring that marks a server's `reactor::server::threaded` spawn failure.
 pub const SPAWN_FAILURE: &str = "cannot start a thread";
 
@@ -60,7 +61,22 @@ pub struct Samples {
     pub threads_max: Option<u64>,
     pub rss_max_kib: Option<u64>,
     pub hwm_kib: Option<u64>,
+    /// Open descriptors at most (only with [`Sampler::counting_descriptors`]).
+    pub fds_max: Option<u64>,
     pub count: u64,
+}
+
+impl Samples {
+    /// The maxima of both.
+    pub fn merge(self, other: &Samples) -> Samples {
+        Samples {
+            threads_max: self.threads_max.max(other.threads_max),
+            rss_max_kib: self.rss_max_kib.max(other.rss_max_kib),
+            hwm_kib: self.hwm_kib.max(other.hwm_kib),
+            fds_max: self.fds_max.max(other.fds_max),
+            count: self.count + other.count,
+        }
+    }
 }
 
 /// What `wait4` said when the server was reaped.
@@ -83,34 +99,23 @@ pub struct Server {
     log: Arc<Mutex<ServerLog>>,
     /// Voluntary + involuntary switches of all threads when the server was ready.
     pub ctxt_at_ready: u64,
-    sampler: Option<(Arc<AtomicBool>, JoinHandle<Samples>)>,
+    sampler: Option<Sampler>,
     /// Set once the process has been reaped (it exited early, or by [`Server::stop`]).
     exited: Option<Exit>,
 }
 
 impl Server {
-    /// Starts `reactor 0 -b 127.0.0.1 --model M` and waits for its listening line.
-    pub fn start(
-        binary: &Path,
-        model: Model,
-        max_connections: usize,
-        cpu: Option<usize>,
-    ) -> Result<Self, String> {
-        let mut command = Command::new(binary);
+    /// Starts `command` (a server told to listen on port 0) with its stderr piped,
+    /// and waits for its listening line.
+    pub fn start(mut command: Command) -> Result<Self, String> {
+        let program = command.get_program().to_string_lossy().into_owned();
         command
-            .args(["0", "-b", "127.0.0.1", "--model", model.name()])
-            .args(["--max-connections", &max_connections.to_string()])
-            .args(["--drain-timeout", &flag_duration(DRAIN)])
-            .env("RUST_LOG", "info,reactor::access=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        if let Some(cpu) = cpu {
-            system::pin_command(&mut command, cpu);
-        }
         let mut child = command
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
         let pid = child.id() as i32;
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(ServerLog::default()));
@@ -145,30 +150,12 @@ impl Server {
 
     /// Starts reading /proc/<pid>/status every [`SAMPLE_EVERY`].
     pub fn start_sampling(&mut self) {
-        let stop = Arc::new(AtomicBool::new(false));
-        let pid = self.pid;
-        let flag = Arc::clone(&stop);
-        let handle = thread::spawn(move || {
-            let mut samples = Samples::default();
-            while !flag.load(Ordering::Relaxed) {
-                sample(pid, &mut samples);
-                thread::sleep(SAMPLE_EVERY);
-            }
-            sample(pid, &mut samples);
-            samples
-        });
-        self.sampler = Some((stop, handle));
+        self.sampler = Some(Sampler::start(self.pid));
     }
 
     /// Stops sampling and returns the maxima (including one last read).
     pub fn stop_sampling(&mut self) -> Samples {
-        match self.sampler.take() {
-            Some((stop, handle)) => {
-                stop.store(true, Ordering::Relaxed);
-                handle.join().unwrap_or_default()
-            }
-            None => Samples::default(),
-        }
+        self.sampler.take().map(Sampler::finish).unwrap_or_default()
     }
 
     /// `None` while the server runs; how it ended if it already exited (reaped then,
@@ -187,27 +174,23 @@ impl Server {
     /// `GET /stats` on a fresh connection; `None` if the server does not answer
     /// within `limit` (the iterative server may still be busy with the backlog).
     pub fn stats(&self, limit: Duration) -> Option<serde_json::Value> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, limit).ok()?;
-        stream.set_read_timeout(Some(limit)).ok()?;
-        stream.set_write_timeout(Some(limit)).ok()?;
-        let request = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        stream.write_all(request.as_bytes()).ok()?;
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let text = String::from_utf8_lossy(&response);
-        let (_, body) = text.split_once("\r\n\r\n")?;
-        serde_json::from_str(body.trim()).ok()
+        fetch_stats(self.addr, limit)
     }
 
     /// SIGTERM, wait up to [`STOP_LIMIT`], SIGKILL if needed; reap with `wait4`.
-    pub fn stop(mut self) -> io::Result<Exit> {
+    pub fn stop(self) -> io::Result<Exit> {
+        self.stop_within(STOP_LIMIT)
+    }
+
+    /// SIGTERM, wait up to `limit`, SIGKILL if needed; reap with `wait4`.
+    pub fn stop_within(mut self, limit: Duration) -> io::Result<Exit> {
         let _ = self.stop_sampling();
         if let Some(exit) = self.exited {
             return Ok(exit);
         }
         // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
         unsafe { libc::kill(self.pid, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_LIMIT;
+        let deadline = Instant::now() + limit;
         let mut killed = false;
         loop {
             if let Some(exit) = wait4(self.pid, libc::WNOHANG)? {
@@ -287,6 +270,101 @@ fn read_log(stderr: impl Read, log: &Mutex<ServerLog>, port: mpsc::Sender<Socket
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let (_, rest) = line.split_once("listening on http://")?;
     rest.split('/').next()?.parse().ok()
+}
+
+/// `GET /stats` on a fresh connection to any server; `None` if it does not answer
+/// with JSON within `limit`.
+pub fn fetch_stats(addr: SocketAddr, limit: Duration) -> Option<serde_json::Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, limit).ok()?;
+    stream.set_read_timeout(Some(limit)).ok()?;
+    stream.set_write_timeout(Some(limit)).ok()?;
+    let request = "GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    let (_, body) = text.split_once("\r\n\r\n")?;
+    serde_json::from_str(body.trim()).ok()
+}
+
+/// Reads /proc/<pid>/status every [`SAMPLE_EVERY`] on a thread of its own, keeping
+/// the maxima, until [`Sampler::finish`]. Works for any process we may read.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Samples>,
+}
+
+impl Sampler {
+    pub fn start(pid: i32) -> Self {
+        Self::spawn(pid, false)
+    }
+
+    /// Like [`Sampler::start`], also counting the open descriptors (a directory
+    /// listing of /proc/<pid>/fd each time: for a server holding thousands of
+    /// connections, much more work than reading its status).
+    pub fn counting_descriptors(pid: i32) -> Self {
+        Self::spawn(pid, true)
+    }
+
+    fn spawn(pid: i32, fds: bool) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let mut samples = Samples::default();
+            let sample_all = |samples: &mut Samples| {
+                sample(pid, samples);
+                if fds {
+                    let open = open_fds(pid).map(|n| n as u64);
+                    samples.fds_max = samples.fds_max.max(open);
+                }
+            };
+            while !flag.load(Ordering::Relaxed) {
+                sample_all(&mut samples);
+                thread::sleep(SAMPLE_EVERY);
+            }
+            sample_all(&mut samples);
+            samples
+        });
+        Self { stop, handle }
+    }
+
+    /// Stops sampling and returns the maxima (including one last read).
+    pub fn finish(self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+/// Resident memory of `pid` now (`VmRSS`), in KiB.
+pub fn rss_kib(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field(&status, "VmRSS:")
+}
+
+/// Threads of `pid` now (`Threads:`).
+pub fn threads(pid: i32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field(&status, "Threads:")
+}
+
+/// Open file descriptors of `pid` now (entries of /proc/<pid>/fd).
+pub fn open_fds(pid: i32) -> Option<usize> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|dir| dir.count())
+}
+
+/// CPU time `pid` has used so far, user + system, all threads (fields 14 and 15
+/// of /proc/<pid>/stat, the same numbers `getrusage` would give the process).
+pub fn cpu_time(pid: i32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: count from after it.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 /// Folds one read of /proc/<pid>/status into the running maxima.

@@ -20,6 +20,11 @@ use crate::stats::Stats;
 
 /// How often a blocked read wakes up to check for a shutdown request.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+/// How long one blocked write waits before the connection's write deadline is
+/// checked. Not the write timeout itself: a write that copies a few bytes and then
+/// waits returns those bytes only when its timeout ends, so with SO_SNDTIMEO set to
+/// the write timeout a stalled client was dropped only after twice that.
+const WRITE_SLICE: Duration = Duration::from_millis(100);
 /// Read buffer per connection.
 const BUFFER_SIZE: usize = 16 * 1024;
 
@@ -37,8 +42,7 @@ pub fn serve(
     let mut conn = app.new_connection(peer, id, Instant::now());
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut told_shutdown = false;
-    let write_timeout = app.config.timeouts.write;
-    stream.set_write_timeout(Some(write_timeout))?;
+    stream.set_write_timeout(Some(WRITE_SLICE))?;
     let mut read_timeout = SHUTDOWN_CHECK;
     stream.set_read_timeout(Some(read_timeout))?;
     log::debug!("conn {id}: accepted {peer}");
@@ -69,8 +73,14 @@ pub fn serve(
                 }
                 Err(e) if interrupted(&e) => {}
                 Err(e) if timed_out(&e) => {
-                    log::debug!("conn {id}: write stalled; dropping {peer}");
-                    return Ok(());
+                    // No room for a whole slice: the core decides whether the client
+                    // has stalled for the write timeout since its last progress.
+                    let now = dates.now(Instant::now(), SystemTime::now());
+                    conn.handle_timeout(&now);
+                    if conn.phase() == Phase::Closed {
+                        log::debug!("conn {id}: write stalled; dropping {peer}");
+                        return Ok(());
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -145,6 +155,9 @@ pub fn accept_until_shutdown(
     const SIGNALS: Token = Token(1);
     /// How often to look again when `may_accept` said no.
     const RECHECK: Duration = Duration::from_millis(10);
+    /// How long to wait before accepting again after running out of descriptors:
+    /// one frees up only when a connection ends, and each try costs a wake-up.
+    const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
     let mut listener = mio::net::TcpListener::from_std(listener);
     let mut poll = Poll::new()?;
@@ -153,10 +166,12 @@ pub fn accept_until_shutdown(
     poll.registry()
         .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
     let mut events = Events::with_capacity(16);
-    let mut backed_up = false;
+    // `Some(wait)`: connections may be queued, look again after `wait` (no new edge
+    // will say so). The out-of-descriptors warning is logged once per episode.
+    let mut backed_up: Option<Duration> = None;
+    let mut warned_no_descriptors = false;
     loop {
-        let timeout = backed_up.then_some(RECHECK);
-        match poll.poll(&mut events, timeout) {
+        match poll.poll(&mut events, backed_up) {
             Err(e) if interrupted(&e) => continue,
             Err(e) => return Err(e),
             Ok(()) => {}
@@ -170,14 +185,15 @@ pub fn accept_until_shutdown(
             return Ok(());
         }
         // Accept until the queue is empty (edge-triggered), or until told to wait.
-        backed_up = false;
+        backed_up = None;
         loop {
             if !may_accept() {
-                backed_up = true;
+                backed_up = Some(RECHECK);
                 break;
             }
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    warned_no_descriptors = false;
                     // mio hands out non-blocking sockets; convert to std for blocking I/O.
                     let stream = TcpStream::from(std::os::fd::OwnedFd::from(stream));
                     serve_one(stream, peer);
@@ -188,8 +204,13 @@ pub fn accept_until_shutdown(
                 Err(e) if super::io_util::would_block(&e) => break,
                 Err(e) if interrupted(&e) => {}
                 Err(e) if super::io_util::out_of_resources(&e) => {
-                    log::warn!("accept: {e}; retrying shortly");
-                    backed_up = true;
+                    // Once per episode, not once per retry: a client that holds the
+                    // descriptors must not also flood the log.
+                    if !warned_no_descriptors {
+                        warned_no_descriptors = true;
+                        log::warn!("accept: {e}; pausing accept until a connection closes");
+                    }
+                    backed_up = Some(ACCEPT_RETRY);
                     break;
                 }
                 Err(e) => log::debug!("accept: {e}"),

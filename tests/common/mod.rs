@@ -201,6 +201,36 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// CPU time (user + system, all threads) used so far, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .unwrap_or_else(|e| panic!("reading /proc/{}/stat: {e}", self.pid()));
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    /// Lowers the soft RLIMIT_NOFILE of the running server to `limit` (prlimit(2)).
+    pub fn limit_descriptors(&self, limit: usize) {
+        let rlimit = libc::rlimit {
+            rlim_cur: limit as libc::rlim_t,
+            rlim_max: 4096,
+        };
+        let pid = self.pid() as libc::pid_t;
+        // SAFETY: prlimit(2) on our own child with a valid rlimit and no old-value output.
+        let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rlimit, std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "prlimit: {}", io::Error::last_os_error());
+    }
+
+    /// Open file descriptors now (entries of `/proc/<pid>/fd`).
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|dir| dir.count())
+            .unwrap_or(0)
+    }
+
     /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
