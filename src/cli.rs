@@ -7,6 +7,18 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Like [`parse_duration`], but `0` (bare or with a unit: `0s`, `0ms`) means "off".
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let number = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if number.parse::<f64>().is_ok_and(|n| n == 0.0) {
+        // Still refuse an unknown unit, as for any other value.
+        let unit = &trimmed[number.len()..];
+        return parse_duration(&format!("1{unit}")).map(|_| Duration::ZERO);
+    }
+    parse_duration(text)
+}
+
 /// `10s`, `500ms`, `250us`, `2m`, `1h`, `1.5s`; a bare number is seconds. Must be
 /// above zero and at most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -61,6 +73,17 @@ pub fn parse_args<P: clap::Parser>(program: &str) -> Result<P, ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_means_off_where_allowed() {
+        for zero in ["0", "0s", "0ms", "0.0"] {
+            assert_eq!(parse_duration_or_zero(zero), Ok(Duration::ZERO), "{zero}");
+        }
+        assert_eq!(parse_duration_or_zero("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration_or_zero("0parsecs").is_err());
+        assert!(parse_duration_or_zero("-1").is_err());
+        assert!(parse_duration("0").is_err());
+    }
 
     #[test]
     fn durations_take_units_and_refuse_nonsense() {

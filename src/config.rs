@@ -106,12 +106,18 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Keep connections open between requests (HTTP/1.1 default).
     pub keep_alive: bool,
-    /// Most connections open at once; the listener is paused at the limit.
+    /// Most connections open at once; the listener is paused at the limit. With
+    /// several reactor workers, each takes an equal share.
     pub max_connections: usize,
+    /// Independent reactor loops, each one thread, sharing the port (`SO_REUSEPORT`).
+    pub workers: usize,
     /// After SIGINT/SIGTERM, how long in-flight responses get to finish.
     pub drain_timeout: Duration,
     /// Log a line of counters this often.
     pub stats_interval: Option<Duration>,
+    /// How long a small file read for `-d` is served from memory before it is read
+    /// again; zero turns the cache off.
+    pub file_cache_ttl: Duration,
 }
 
 impl Default for Config {
@@ -124,8 +130,10 @@ impl Default for Config {
             timeouts: Timeouts::default(),
             keep_alive: true,
             max_connections: 10_000,
+            workers: 1,
             drain_timeout: Duration::from_secs(10),
             stats_interval: None,
+            file_cache_ttl: Duration::from_secs(1),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use reactor::cli::parse_duration;
+use reactor::cli::{parse_duration, parse_duration_or_zero};
 use reactor::config::{Config, Limits, Model, Timeouts};
 
 /// A small HTTP/1.1 server on a hand-rolled event loop. Serves a built-in site, or
@@ -32,6 +32,12 @@ struct Cli {
     /// Concurrency model.
     #[arg(long, value_enum, default_value_t = ModelArg::Reactor)]
     model: ModelArg,
+
+    /// Reactor loops to run, each one thread with its own listener on the same port
+    /// (SO_REUSEPORT), like nginx's worker processes. Reactor model only.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
 
     /// Answer every request with `Connection: close` (the tutorial's behaviour).
     #[arg(long)]
@@ -81,6 +87,11 @@ struct Cli {
     /// Log a line of counters this often (requests/s, connections, wake-ups).
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     stats_interval: Option<Duration>,
+
+    /// How long a small file (up to 64 KiB) served with -d is answered from memory
+    /// before it is read again; 0 reads every request from disk.
+    #[arg(long, default_value = "1s", value_parser = parse_duration_or_zero, value_name = "TIME")]
+    file_cache_ttl: Duration,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -103,6 +114,10 @@ impl From<ModelArg> for Model {
     }
 }
 
+/// Heads are kept whole in memory and indexed with 32-bit offsets: far more than any
+/// real request needs, and a typo cannot ask for gigabytes.
+const MAX_HEAD_LIMIT: usize = 64 * 1024 * 1024;
+
 fn config_from(cli: Cli) -> Result<Config, String> {
     if let Some(dir) = &cli.directory {
         match std::fs::metadata(dir) {
@@ -118,6 +133,15 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         ),
         None => None,
     };
+    if cli.workers > 1 && !matches!(cli.model, ModelArg::Reactor) {
+        return Err(format!(
+            "--workers applies to the reactor model only (the {} model has its own way to use cores)",
+            Model::from(cli.model)
+        ));
+    }
+    if cli.max_head > MAX_HEAD_LIMIT || cli.max_request_line > MAX_HEAD_LIMIT {
+        return Err("--max-head and --max-request-line must be at most 64 MiB".into());
+    }
     if cli.max_connections == 0 {
         return Err("--max-connections must be at least 1".into());
     }
@@ -141,8 +165,10 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         },
         keep_alive: !cli.no_keep_alive,
         max_connections: cli.max_connections,
+        workers: usize::from(cli.workers),
         drain_timeout: cli.drain_timeout,
         stats_interval: cli.stats_interval,
+        file_cache_ttl: cli.file_cache_ttl,
     })
 }
 
@@ -165,14 +191,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match reactor::server::bind(config.addr) {
-        Ok(listener) => listener,
+    let listeners = match reactor::server::bind_all(config.addr, config.workers) {
+        Ok(listeners) => listeners,
         Err(e) => {
             eprintln!("reactor: cannot listen on {}: {e}", config.addr);
             return ExitCode::from(2);
         }
     };
-    match reactor::server::serve(listener, config) {
+    match reactor::server::serve(listeners, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reactor: {e}");

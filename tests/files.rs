@@ -34,11 +34,17 @@ impl FileServer {
     }
 
     fn start_model(model: &str) -> Self {
+        Self::start_with(model, &[])
+    }
+
+    fn start_with(model: &str, args: &[&str]) -> Self {
         let dir = ScratchDir::new();
         let root = dir.0.join("root");
         make_fixture(&dir.0, &root);
         let root = root.to_str().expect("UTF-8 temp path");
-        let server = common::Server::start(model, &["-d", root]);
+        let mut all = vec!["-d", root];
+        all.extend_from_slice(args);
+        let server = common::Server::start(model, &all);
         Self { server, dir }
     }
 
@@ -432,5 +438,56 @@ fn a_file_truncated_while_sent_ends_the_connection() {
         );
         assert!(rest.len() < 64 * 1024 * 1024, "{model}: got the whole file");
         let _ = fs::remove_file(&path);
+    }
+}
+
+/// Small files are answered from memory for the cache's TTL, then read again: a
+/// change on disk shows within the TTL, never later.
+#[test]
+fn a_changed_file_is_served_fresh_once_the_cache_ttl_passes() {
+    for model in MODELS {
+        let server = FileServer::start_with(model, &["--file-cache-ttl", "300ms"]);
+        let path = server.root().join("notes.txt");
+        assert_eq!(server.get("GET", "/notes.txt", &[]).text(), "plain text");
+        fs::write(&path, "new text!!").unwrap();
+        // Within the TTL the cached copy may still be served; after it, never.
+        std::thread::sleep(Duration::from_millis(600));
+        let fresh = server.get("GET", "/notes.txt", &[]);
+        assert_eq!(fresh.text(), "new text!!", "{model}");
+        assert_eq!(fresh.content_length(), Some(10), "{model}");
+        // Ranges and HEAD are answered from the cached copy like from the file.
+        let part = server.get("GET", "/notes.txt", &["Range: bytes=4-7"]);
+        assert_eq!(
+            (part.status, part.text().as_str()),
+            (206, "text"),
+            "{model}"
+        );
+        let head = server.get("HEAD", "/notes.txt", &[]);
+        assert_eq!(head.content_length(), Some(10), "{model}");
+        assert!(head.body.is_empty(), "{model}");
+    }
+}
+
+#[test]
+fn a_zero_ttl_reads_every_request_from_disk() {
+    let server = FileServer::start_with("reactor", &["--file-cache-ttl", "0"]);
+    let path = server.root().join("notes.txt");
+    assert_eq!(server.get("GET", "/notes.txt", &[]).text(), "plain text");
+    fs::write(&path, "changed").unwrap();
+    assert_eq!(server.get("GET", "/notes.txt", &[]).text(), "changed");
+    fs::remove_file(&path).unwrap();
+    assert_eq!(server.get("GET", "/notes.txt", &[]).status, 404);
+}
+
+/// A cached entry never lets a path that is refused in full be served: the cache is
+/// only filled by files opened beneath the root.
+#[test]
+fn the_cache_never_serves_what_the_rules_refuse() {
+    let server = FileServer::start();
+    for _ in 0..2 {
+        assert_eq!(server.get("GET", "/notes.txt", &[]).status, 200);
+        assert_eq!(server.get("GET", "/notes.txt/", &[]).status, 404);
+        assert_eq!(server.get("GET", "/link-out", &[]).status, 403);
+        assert_eq!(server.get("GET", "/%2e%2e/secret", &[]).status, 403);
     }
 }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use reactor::config::{Limits, Model, Timeouts};
 use reactor::protocol::connection::{MAX_IN_FLIGHT, OUTPUT_HIGH_WATER};
 use reactor::protocol::{Connection, DateCache, Now, Output, Phase, Reject, Response, Settings};
-use reactor::routes::{self, Ctx, Reply};
+use reactor::routes::{self, Ctx, FileCache, Reply};
 use reactor::stats::Stats;
 
 /// A connection and a virtual clock.
@@ -24,6 +24,7 @@ struct Harness {
     dates: DateCache,
     /// Deferred responses not yet due: (due at, seq, response).
     deferred: Vec<(Duration, u64, Response)>,
+    files: FileCache,
 }
 
 impl Harness {
@@ -41,6 +42,7 @@ impl Harness {
             elapsed: Duration::ZERO,
             dates: DateCache::new(),
             deferred: Vec::new(),
+            files: FileCache::new(Duration::ZERO),
         }
     }
 
@@ -86,6 +88,8 @@ impl Harness {
                 model: Model::Reactor,
                 root: None,
                 stats: &self.stats,
+                files: &self.files,
+                now: self.start + self.elapsed,
                 uptime: Duration::from_secs(1),
             };
             match routes::route(&req, &ctx) {
@@ -450,6 +454,43 @@ fn each_rejection_rule_answers_its_status_and_closes() {
     }
 }
 
+/// A rejection's status does not depend on where the client's bytes were split. Found
+/// by fuzzing: `GET / HTTP/9.` then `9\r\n...` was answered 400, not 505, because the
+/// version was judged before the request line had ended.
+#[test]
+fn each_rejection_gets_its_status_however_it_is_split() {
+    for (why, raw, status) in REJECTIONS {
+        for cut in 1..raw.len() {
+            let out = run_split(raw.as_bytes(), &[cut]);
+            assert_eq!(statuses(&out), [*status], "{why}, split at {cut}");
+        }
+    }
+}
+
+/// Past a size limit, the status is the same however the bytes were split. Found by
+/// fuzzing: a long request line with a control byte near its start got 414 in one
+/// read but 400 when the control byte arrived first, and a bad byte beyond the head
+/// limit turned 431 into 400 the same way.
+#[test]
+fn a_broken_limit_gets_its_status_however_it_is_split() {
+    let long_line = format!("GET /a\0{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
+    let big_head = format!(
+        "GET / HTTP/1.1\r\nHost: t\r\nX-Big: {}\0\r\n\r\n",
+        "b".repeat(17_000)
+    );
+    for (raw, status) in [(long_line, 400), (big_head, 431)] {
+        let len = raw.len();
+        let cuts = (1..len)
+            .step_by(97)
+            .chain([8, 8190, 8200, 16_383, 16_385, len - 1]);
+        for cut in cuts {
+            let out = run_split(raw.as_bytes(), &[cut]);
+            assert_eq!(statuses(&out), [status], "split at {cut} of {len}");
+        }
+        assert_eq!(statuses(&run_split(raw.as_bytes(), &[])), [status]);
+    }
+}
+
 #[test]
 fn limits_answer_414_431_and_413() {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000));
@@ -660,6 +701,28 @@ fn a_client_that_never_reads_is_bounded() {
     let out = h.drain_all();
     assert_eq!(statuses(&out).len(), fed);
     assert!(h.conn.wants_read());
+}
+
+/// Thousands of keep-alive connections may sit idle: once everything is answered
+/// and sent, a connection holds no buffers, whatever it served before.
+#[test]
+fn an_idle_connection_gives_its_buffers_back() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.conn.buffered_bytes(),
+        0,
+        "a new connection allocates nothing"
+    );
+    let batch = get("/hello", "b").repeat(20);
+    // Split so part of a head is buffered, then the rest arrives.
+    h.feed(&batch.as_bytes()[..batch.len() - 5]);
+    assert!(h.conn.buffered_bytes() > 0);
+    h.feed(&batch.as_bytes()[batch.len() - 5..]);
+    assert_eq!(statuses(&h.drain_all()).len(), 20);
+    assert_eq!(h.conn.buffered_bytes(), 0, "idle after the batch");
+    // A request the client has only started keeps its bytes.
+    h.feed(b"GET /hel");
+    assert!(h.conn.buffered_bytes() > 0);
 }
 
 // ---- timeouts (virtual clock: nothing sleeps) ---------------------------------------------

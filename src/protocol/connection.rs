@@ -39,6 +39,11 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 /// Unparsed input kept at most (beyond the head limit) before reading pauses.
 pub const INPUT_SLACK: usize = 64 * 1024;
+/// Buffers are given back while idle, so the first allocations after that are
+/// sized from what arrived: about this many bytes per request read...
+const TYPICAL_REQUEST_BYTES: usize = 48;
+/// ...and about this many bytes of output per response queued.
+const TYPICAL_RESPONSE_BYTES: usize = 256;
 
 /// What a connection needs to know about the server's policy.
 #[derive(Clone, Copy, Debug, Default)]
@@ -99,7 +104,8 @@ enum State {
     /// Reading the body of the request in the last slot.
     ReadingBody {
         decoder: BodyDecoder,
-        head: RequestHead,
+        /// Boxed: kept out of every idle connection's footprint.
+        head: Box<RequestHead>,
         seq: u64,
     },
     /// No more requests will be read; finishing the responses already accepted.
@@ -187,6 +193,9 @@ pub struct Connection {
     shutting_down: bool,
     /// Input was refused or thrown away, so closing must linger.
     must_linger: bool,
+    /// Access lines are wanted: asked of the logger once, not per request (with
+    /// env_logger each question runs its filter).
+    access_log: bool,
     head_started: Option<Instant>,
     body_progress_at: Instant,
     idle_since: Instant,
@@ -231,6 +240,7 @@ impl Connection {
             peer_eof: false,
             shutting_down: false,
             must_linger: false,
+            access_log: log::log_enabled!(target: ACCESS_LOG, log::Level::Info),
             head_started: None,
             body_progress_at: now,
             idle_since: now,
@@ -246,6 +256,20 @@ impl Connection {
             return;
         }
         match self.state {
+            State::ReadingHead | State::ReadingBody { .. }
+                if self.input_pos == self.input.len() =>
+            {
+                // Nothing buffered (the usual case): parse straight from the caller's
+                // bytes and keep only what is left over, so most requests are never
+                // copied into the connection at all.
+                self.reserve_queues(bytes.len());
+                let used = self.parse(bytes, now);
+                self.input.clear();
+                self.input_pos = 0;
+                self.input.extend_from_slice(&bytes[used..]);
+                self.finish_advance(now);
+                return;
+            }
             State::ReadingHead | State::ReadingBody { .. } => self.input.extend_from_slice(bytes),
             // Not ours to parse any more; only note that closing must linger.
             State::Closing | State::Lingering { .. } => self.must_linger = true,
@@ -306,6 +330,7 @@ impl Connection {
         }
         if !self.has_output() && self.slots.is_empty() {
             self.idle_since = now.instant;
+            self.release_buffers();
         }
         self.advance(now);
     }
@@ -410,6 +435,20 @@ impl Connection {
         self.next_expiry().map(|(at, _)| at)
     }
 
+    /// Heap bytes the connection's buffers and queues hold (their capacity, used or
+    /// not): what it costs beyond its own struct.
+    pub fn buffered_bytes(&self) -> usize {
+        self.input.capacity()
+            + self.out.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.ready.capacity() * std::mem::size_of::<Request>()
+    }
+
+    /// The client's address, when the driver knows it.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
     /// Requests parsed whose responses have not been fully queued yet.
     pub fn in_flight(&self) -> usize {
         self.slots.len()
@@ -418,7 +457,8 @@ impl Connection {
     // ---- the machine ----------------------------------------------------------------
 
     fn set_state(&mut self, next: State) {
-        if self.state.name() != next.name() {
+        // Comparing names costs more than the move: only when someone is listening.
+        if log::max_level() >= log::LevelFilter::Trace && self.state.name() != next.name() {
             log::trace!("conn {}: {} -> {}", self.id, self.state.name(), next.name());
         }
         self.state = next;
@@ -435,7 +475,27 @@ impl Connection {
     /// Parses what it can, queues what is answered, and settles the state. Every
     /// input ends here, so the rules of progress live in one place.
     fn advance(&mut self, now: &Now) {
+        let input = std::mem::take(&mut self.input);
+        let used = self.parse(&input[self.input_pos..], now);
+        self.input = input;
+        self.input_pos += used;
+        self.finish_advance(now);
+    }
+
+    fn finish_advance(&mut self, now: &Now) {
+        self.compact_input();
+        self.flush_slots(now);
+        self.settle(now);
+    }
+
+    /// Parses heads and bodies from `unparsed` as far as the state allows, and
+    /// returns how many bytes it used. Bytes that arrive once no more requests will
+    /// be read (after a rejection, `Connection: close`, shutdown) are used up too,
+    /// and thrown away, which makes the close linger.
+    fn parse(&mut self, unparsed: &[u8], now: &Now) -> usize {
+        let mut used = 0;
         loop {
+            let rest = &unparsed[used..];
             match &mut self.state {
                 State::ReadingHead => {
                     if self.shutting_down {
@@ -445,48 +505,43 @@ impl Connection {
                     if self.slots.len() >= MAX_IN_FLIGHT {
                         break;
                     }
-                    let unparsed = &self.input[self.input_pos..];
-                    if unparsed.is_empty() {
+                    if rest.is_empty() {
                         if self.peer_eof {
                             self.set_state(State::Closing);
                         }
                         break;
                     }
-                    match parse_head(unparsed, &self.settings.limits) {
+                    match parse_head(rest, &self.settings.limits) {
                         Ok(Parsed::Complete { value, consumed }) => {
-                            self.input_pos += consumed;
+                            used += consumed;
                             self.head_started = None;
                             self.begin_request(value, now);
                         }
                         Ok(Parsed::Incomplete) => {
                             if self.peer_eof {
                                 // A partial head that can never complete.
-                                self.input_pos = self.input.len();
+                                used = unparsed.len();
                                 self.set_state(State::Closing);
                             } else {
                                 self.head_started.get_or_insert(now.instant);
                             }
                             break;
                         }
-                        Err(reject) => {
-                            self.reject(reject, now);
-                            break;
-                        }
+                        Err(reject) => self.reject(reject, now),
                     }
                 }
                 State::ReadingBody { decoder, .. } => {
-                    let unparsed = &self.input[self.input_pos..];
-                    let result = if unparsed.is_empty() {
+                    let result = if rest.is_empty() {
                         Ok(super::body::Progress {
                             consumed: 0,
                             done: decoder.is_done(),
                         })
                     } else {
-                        decoder.decode(unparsed)
+                        decoder.decode(rest)
                     };
                     match result {
                         Ok(progress) => {
-                            self.input_pos += progress.consumed;
+                            used += progress.consumed;
                             if progress.consumed > 0 {
                                 self.body_progress_at = now.instant;
                                 self.client_is_sending_body();
@@ -500,24 +555,19 @@ impl Connection {
                                 break;
                             }
                         }
-                        Err(reject) => {
-                            self.reject(reject, now);
-                            break;
-                        }
+                        Err(reject) => self.reject(reject, now),
                     }
                 }
                 State::Closing | State::Lingering { .. } | State::Closed => {
-                    if self.input_pos < self.input.len() {
+                    if !rest.is_empty() {
                         self.must_linger = true;
                     }
-                    self.input_pos = self.input.len();
+                    used = unparsed.len();
                     break;
                 }
             }
         }
-        self.compact_input();
-        self.flush_slots(now);
-        self.settle(now);
+        used
     }
 
     /// A head arrived: give it a slot, then read its body or dispatch it.
@@ -530,7 +580,7 @@ impl Connection {
             || head.client_wants_close
             || self.shutting_down
             || self.requests_started >= limits.max_requests_per_connection;
-        let request_line = log::log_enabled!(target: ACCESS_LOG, log::Level::Info).then(|| {
+        let request_line = self.access_log.then(|| {
             format!(
                 "{} {} {}",
                 head.method_str(),
@@ -564,7 +614,11 @@ impl Connection {
                     },
                 );
                 self.body_progress_at = now.instant;
-                self.set_state(State::ReadingBody { decoder, head, seq });
+                self.set_state(State::ReadingBody {
+                    decoder,
+                    head: Box::new(head),
+                    seq,
+                });
             }
         }
     }
@@ -581,7 +635,7 @@ impl Connection {
     fn finish_body(&mut self) {
         let state = std::mem::replace(&mut self.state, State::ReadingHead);
         if let State::ReadingBody { decoder, head, seq } = state {
-            self.dispatch(head, seq, decoder.received());
+            self.dispatch(*head, seq, decoder.received());
         }
     }
 
@@ -634,13 +688,15 @@ impl Connection {
                     head_request: false,
                     request_id: None,
                     received_at: now.instant,
-                    request_line: log::log_enabled!(target: ACCESS_LOG, log::Level::Info)
+                    request_line: self
+                        .access_log
                         .then(|| format!("(rejected: {})", reject.reason())),
                 });
             }
         }
+        // The input after the offending bytes is never parsed: the Closing state
+        // uses it up, which makes the close linger.
         self.must_linger = true;
-        self.input_pos = self.input.len();
         self.set_state(State::Closing);
     }
 
@@ -694,6 +750,11 @@ impl Connection {
             head_request: slot.head_request,
             request_id: slot.request_id.as_deref(),
         };
+        if self.out.capacity() == 0 {
+            // Every response behind this one is ready too, or soon will be.
+            self.out
+                .reserve((self.slots.len() + 1) * TYPICAL_RESPONSE_BYTES);
+        }
         if let BodyOut::File(file) = response::write_response(&mut self.out, response, &framing) {
             self.file = Some(file);
         }
@@ -725,6 +786,31 @@ impl Connection {
             self.slots.back().map(|s| &s.state),
             Some(SlotState::Receiving(Continue::Wanted))
         )
+    }
+
+    /// The queues were given back while idle: take room at once for the requests
+    /// `arrived` bytes probably hold, rather than growing 4, 8, 16 one reallocation
+    /// at a time under a pipelining client (or taking that much for a single one).
+    fn reserve_queues(&mut self, arrived: usize) {
+        if self.slots.capacity() == 0 {
+            let expected = (arrived / TYPICAL_REQUEST_BYTES).clamp(1, MAX_IN_FLIGHT);
+            self.slots.reserve(expected);
+            self.ready.reserve(expected);
+        }
+    }
+
+    /// Everything asked has been answered and sent: give the buffers back, so an idle
+    /// keep-alive connection holds no heap memory (thousands of them may wait).
+    /// The next request allocates again, a few small allocations per request.
+    fn release_buffers(&mut self) {
+        if self.input_pos == self.input.len() && self.ready.is_empty() {
+            self.input = Vec::new();
+            self.input_pos = 0;
+            self.out = Vec::new();
+            self.out_pos = 0;
+            self.slots = VecDeque::new();
+            self.ready = VecDeque::new();
+        }
     }
 
     fn compact_input(&mut self) {

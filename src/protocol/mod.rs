@@ -21,4 +21,4 @@ pub use connection::{Connection, Output, Phase, Request, Settings};
 pub use date::{DateCache, Now};
 pub use reject::Reject;
 pub use request::{Method, RequestHead, Version};
-pub use response::{Body, FileBody, Response};
+pub use response::{Body, FileBody, HeaderValue, Response, SharedBytes};

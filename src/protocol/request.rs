@@ -7,6 +7,8 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::body::BodyFraming;
 use super::reject::Reject;
 use crate::config::Limits;
@@ -65,6 +67,29 @@ impl Version {
     }
 }
 
+/// Fields kept inline in a [`RequestHead`] before it allocates for more.
+const INLINE_FIELDS: usize = 4;
+
+/// One field's name and value as byte offsets into the head (a head is at most
+/// `max_head` bytes, far below 4 GiB).
+#[derive(Clone, Copy, Debug)]
+struct FieldSpan([u32; 4]);
+
+impl FieldSpan {
+    fn new(name: Range<usize>, value: Range<usize>) -> Self {
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self([at(name.start), at(name.end), at(value.start), at(value.end)])
+    }
+
+    fn name(self) -> Range<usize> {
+        self.0[0] as usize..self.0[1] as usize
+    }
+
+    fn value(self) -> Range<usize> {
+        self.0[2] as usize..self.0[3] as usize
+    }
+}
+
 /// The outcome of parsing when the input may still be incomplete.
 #[derive(Debug)]
 pub enum Parsed<T> {
@@ -90,7 +115,13 @@ pub struct RequestHead {
     head: Vec<u8>,
     method_range: Range<usize>,
     target: Range<usize>,
-    headers: Vec<(Range<usize>, Range<usize>)>,
+    /// The path inside `target`, found once: routes ask for it several times.
+    /// `None` for an absolute-form target without one (`http://host`), which is `/`.
+    path: Option<Range<usize>>,
+    /// Where each field's name and value are in `head`. Inline up to a few fields
+    /// (a benchmark's request has one, curl's three), so most heads are one
+    /// allocation, not two.
+    headers: SmallVec<[FieldSpan; INLINE_FIELDS]>,
 }
 
 impl RequestHead {
@@ -107,20 +138,7 @@ impl RequestHead {
     /// The path part of the target, still percent-encoded. For absolute-form
     /// (`http://host/p?q`) this is `/p`; for `*` it is `*`.
     pub fn path(&self) -> &str {
-        let target = self.target();
-        // Origin-form is the common case; only absolute-form needs the authority cut.
-        let without_scheme = if target.starts_with('/') {
-            target
-        } else if let Some(i) = target.find("://") {
-            let rest = &target[i + 3..];
-            rest.find('/').map_or("/", |p| &rest[p..])
-        } else {
-            target
-        };
-        match without_scheme.find('?') {
-            Some(q) => &without_scheme[..q],
-            None => without_scheme,
-        }
+        self.path.clone().map_or("/", |range| self.text(range))
     }
 
     /// The query string, without the `?`.
@@ -130,21 +148,27 @@ impl RequestHead {
 
     /// The value of the first field named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        // Compared as bytes: routes ask for several fields per request, and turning
+        // every name back into a `&str` to compare it showed up in profiles.
+        self.headers
+            .iter()
+            .find(|f| self.head[f.name()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &self.head[f.value()])
     }
 
     /// All fields in the order received.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.headers
             .iter()
-            .map(|(n, v)| (self.text(n.clone()), &self.head[v.clone()]))
+            .map(|f| (self.text(f.name()), &self.head[f.value()]))
     }
 
     fn text(&self, range: Range<usize>) -> &str {
-        // Every range was cut from a `&str` that httparse validated.
-        std::str::from_utf8(&self.head[range]).unwrap_or("")
+        // SAFETY: `head` is private and only `parse_head` fills it, with a copy of the
+        // bytes httparse parsed; every range given here was cut there from a `&str`
+        // httparse had validated (method, target, path, field names). Checking the
+        // UTF-8 again on every access showed up in profiles.
+        unsafe { std::str::from_utf8_unchecked(&self.head[range]) }
     }
 }
 
@@ -154,7 +178,9 @@ impl RequestHead {
 /// obs-fold and whitespace before the colon), this applies RFC 9112's framing rules:
 /// Host, Content-Length, Transfer-Encoding, and the configured size limits.
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
-    check_request_line_length(buf, limits)?;
+    // Past a limit, only the bytes before it are parsed: the verdict must not depend
+    // on how many bytes beyond the limit happened to arrive in the same read.
+    let (buf, over) = within_limits(buf, limits);
 
     // Uninitialised slots: zeroing 256 headers (8 KiB) cost more than the parse.
     let mut storage = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
@@ -162,22 +188,19 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let mut req = httparse::Request::new(&mut []);
     let consumed = match req.parse_with_uninit_headers(buf, &mut storage[..field_limit]) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            return if buf.len() > limits.max_head {
-                Err(Reject::HeadTooLarge)
-            } else {
-                Ok(Parsed::Incomplete)
-            };
-        }
+        Ok(httparse::Status::Partial) => return over.map_or(Ok(Parsed::Incomplete), Err),
         Err(httparse::Error::TooManyHeaders) => return Err(Reject::TooManyHeaders),
-        Err(httparse::Error::Version) if has_other_http_version(buf) => {
-            return Err(Reject::UnsupportedVersion)
+        Err(httparse::Error::Version) => {
+            return match version_verdict(buf) {
+                Ok(()) => over.map_or(Ok(Parsed::Incomplete), Err),
+                Err(reject) => Err(reject),
+            }
         }
         Err(_) => return Err(Reject::Malformed),
     };
-    if consumed > limits.max_head {
-        return Err(Reject::HeadTooLarge);
-    }
+    // A head that ends before the first broken limit is within the limits (what
+    // follows it is the body or the next request).
+    debug_assert!(consumed <= limits.max_head);
 
     let base = buf.as_ptr() as usize;
     let range_of = |s: &[u8]| {
@@ -187,7 +210,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let method_str = req.method.unwrap_or("");
     let method = Method::from_token(method_str);
     let method_range = range_of(method_str.as_bytes());
-    let target = range_of(req.path.unwrap_or("").as_bytes());
+    let target_str = req.path.unwrap_or("");
+    let target = range_of(target_str.as_bytes());
+    let path = path_of(target_str).map(|p| range_of(p.as_bytes()));
     let version = if req.version == Some(0) {
         Version::Http10
     } else {
@@ -195,10 +220,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     };
 
     let mut fields = FieldSummary::default();
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut headers = SmallVec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         fields.note(h.name, h.value)?;
-        headers.push((range_of(h.name.as_bytes()), range_of(h.value)));
+        headers.push(FieldSpan::new(
+            range_of(h.name.as_bytes()),
+            range_of(h.value),
+        ));
     }
     let framing = fields.framing(version)?;
 
@@ -223,15 +251,48 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
             head,
             method_range,
             target,
+            path,
             headers,
         },
         consumed,
     })
 }
 
-/// 414 must win over 431 when it is the request line that is long, and must be
-/// detected before the whole head has arrived.
-fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> {
+/// The path part of a request target, a slice of it; `None` when an absolute-form
+/// target has no path (`http://host?q`). Origin-form is the common case; only
+/// absolute-form (`http://host/p?q`) needs the authority cut.
+fn path_of(target: &str) -> Option<&str> {
+    let without_scheme = if target.starts_with('/') {
+        target
+    } else if let Some(i) = target.find("://") {
+        let rest = &target[i + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let after = &rest[authority_end..];
+        if !after.starts_with('/') {
+            return None;
+        }
+        after
+    } else {
+        target
+    };
+    Some(
+        match without_scheme.as_bytes().iter().position(|&b| b == b'?') {
+            Some(q) => &without_scheme[..q],
+            None => without_scheme,
+        },
+    )
+}
+
+/// The part of `buf` a verdict may depend on, and the limit broken past it.
+///
+/// A limit is broken at one byte: the first request-line byte beyond
+/// `max_request_line` (414), or the first head byte beyond `max_head` (431). Only the
+/// bytes before the first broken limit are parsed, so a syntax error before it wins
+/// (400), and one after it cannot change the answer, however the input was split.
+/// Both are found before the head ends, so a client cannot make us buffer forever.
+/// With the default limits the request line's comes first: 414 wins over 431 when
+/// it is the request line that is long.
+fn within_limits<'b>(buf: &'b [u8], limits: &Limits) -> (&'b [u8], Option<Reject>) {
     // RFC 9112 §2.2: empty lines before the request line are ignored.
     let start = buf
         .iter()
@@ -243,35 +304,81 @@ fn check_request_line_length(buf: &[u8], limits: &Limits) -> Result<(), Reject> 
     let line_len = line[..line_end]
         .strip_suffix(b"\r")
         .map_or(line_end, <[u8]>::len);
-    if line_len > limits.max_request_line {
-        return Err(Reject::RequestLineTooLong);
+    // The byte after the limit breaks it, unless it is a CR: that one breaks it only
+    // when no LF follows, and it may already be an error itself (`GET /\r`), which
+    // the parse must see like it does when the CR arrives alone.
+    let line_over = (line_len > limits.max_request_line).then(|| {
+        let end = start + limits.max_request_line;
+        end + usize::from(buf[end] == b'\r')
+    });
+    let head_over = (buf.len() > limits.max_head).then_some(limits.max_head);
+    match (line_over, head_over) {
+        (Some(line), Some(head)) if head < line => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (Some(line), _) => (&buf[..line], Some(Reject::RequestLineTooLong)),
+        (None, Some(head)) => (&buf[..head], Some(Reject::HeadTooLarge)),
+        (None, None) => (buf, None),
     }
-    Ok(())
 }
 
-/// Tells a well-formed but unsupported version (`HTTP/2.0`, `HTTP/1.2`) from garbage:
-/// the line must have exactly its three parts, and a version httparse would have taken
-/// means the fault is elsewhere (`GET /a b HTTP/1.1`, a space in the target, is a
-/// malformed request line, not an unsupported version).
-fn has_other_http_version(buf: &[u8]) -> bool {
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    let line = buf[..line_end]
-        .strip_suffix(b"\r")
-        .unwrap_or(&buf[..line_end]);
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(_method), Some(_target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
+/// httparse stopped at a version other than HTTP/1.0 and HTTP/1.1: a well-formed
+/// version we do not support (`HTTP/2.0`, `HTTP/1.2`: 505) or garbage (400).
+///
+/// That is only known once the request line has ended: `HTTP/2` may go on as
+/// `HTTP/2.0` or as `HTTP/2x`. Judging part of the line would make the answer depend
+/// on how the client's bytes were split into reads, so an unfinished line that can
+/// still become a version waits for more input: `Ok(())`.
+fn version_verdict(buf: &[u8]) -> Result<(), Reject> {
+    // RFC 9112 §2.2: empty lines before the request line are ignored (as httparse does).
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    let (line, ended) = match line.iter().position(|&b| b == b'\n') {
+        Some(end) => (&line[..end], true),
+        None => (line, false),
     };
-    match version {
-        b"HTTP/1.0" | b"HTTP/1.1" => false,
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `method SP target SP version`: the version is the rest of the line after the
+    // second space (so `GET GET / HTTP/1.1` is garbage, not a version).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or(b"");
+    if ended {
+        if is_http_version(version) {
+            Err(Reject::UnsupportedVersion)
+        } else {
+            Err(Reject::Malformed)
+        }
+    } else if could_become_http_version(version) {
+        Ok(())
+    } else {
+        Err(Reject::Malformed)
+    }
+}
+
+/// `HTTP/d.d` or `HTTP/d`.
+fn is_http_version(token: &[u8]) -> bool {
+    match token {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] => {
             major.is_ascii_digit() && minor.is_ascii_digit()
         }
         [b'H', b'T', b'T', b'P', b'/', major] => major.is_ascii_digit(),
         _ => false,
     }
+}
+
+/// `token` is the start of `HTTP/d.d` (which includes all of `HTTP/d`).
+fn could_become_http_version(token: &[u8]) -> bool {
+    const PREFIX: &[u8] = b"HTTP/";
+    if token.len() <= PREFIX.len() {
+        return PREFIX.starts_with(token);
+    }
+    let rest = &token[PREFIX.len()..];
+    token.starts_with(PREFIX)
+        && match rest {
+            [major] | [major, b'.'] => major.is_ascii_digit(),
+            [major, b'.', minor] => major.is_ascii_digit() && minor.is_ascii_digit(),
+            _ => false,
+        }
 }
 
 /// What the framing-related fields said, gathered in one pass.
@@ -386,6 +493,24 @@ mod tests {
         parse_head(raw.as_bytes(), &Limits::default())
     }
 
+    #[test]
+    fn the_path_is_cut_from_every_target_form() {
+        for (target, path) in [
+            ("/a/b?q=1", "/a/b"),
+            ("/", "/"),
+            ("/?", "/"),
+            ("http://host/p?q", "/p"),
+            ("http://host", "/"),
+            ("http://host?x/y", "/"),
+            ("https://host:8080/a/b", "/a/b"),
+            ("*", "*"),
+        ] {
+            let head = complete(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"));
+            assert_eq!(head.path(), path, "{target}");
+            assert_eq!(head.target(), target);
+        }
+    }
+
     fn complete(raw: &str) -> RequestHead {
         match parse(raw) {
             Ok(Parsed::Complete { value, .. }) => value,
@@ -436,6 +561,79 @@ mod tests {
             "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n",
         );
         assert_eq!(head.framing, BodyFraming::Length(5));
+    }
+
+    #[test]
+    fn a_version_is_judged_when_the_request_line_ends() {
+        let cases: [(&str, Reject); 5] = [
+            (
+                "GET / HTTP/9.9\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            (
+                "GET / HTTP/2\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+            ("GET / HTTP/2x\r\nHost: h\r\n\r\n", Reject::Malformed),
+            ("GET GET / HTTP/1.1\r\nHost: h\r\n\r\n", Reject::Malformed),
+            (
+                "\r\nGET / HTTP/2.0\r\nHost: h\r\n\r\n",
+                Reject::UnsupportedVersion,
+            ),
+        ];
+        for (raw, reject) in cases {
+            assert_eq!(parse(raw).unwrap_err(), reject, "{raw:?}");
+            // Every prefix either waits for more or already has the final answer.
+            for cut in 0..raw.len() {
+                match parse(&raw[..cut]) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(r) if r == reject => {}
+                    other => panic!("{:?}: {other:?}", &raw[..cut]),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_limit_is_judged_on_the_bytes_before_it() {
+        let line_12 = Limits {
+            max_request_line: 12,
+            ..Limits::default()
+        };
+        let long_line = format!("GET /a\x01{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(9000));
+        let cases: [(&[u8], Limits, Reject); 4] = [
+            // A control byte before the line limit: 400, not 414.
+            (long_line.as_bytes(), Limits::default(), Reject::Malformed),
+            // A CR just past the limit, not followed by LF, after a target with no
+            // version: the parse sees the CR as it does when it arrives alone.
+            (b"GET HTTP/1.1\r\0\0\n\r\n", line_12, Reject::Malformed),
+            // Past the limit with nothing wrong before it: 414.
+            (
+                b"GET /abcdefgh HTTP/1.1\r\n\r\n",
+                line_12,
+                Reject::RequestLineTooLong,
+            ),
+            // A bad byte beyond max_head: the head was already too large.
+            (
+                b"GET / HTTP/1.1\r\nHost: h\r\nX-A: aaaa\0\r\n\r\n",
+                Limits {
+                    max_head: 30,
+                    ..Limits::default()
+                },
+                Reject::HeadTooLarge,
+            ),
+        ];
+        for (raw, limits, reject) in cases {
+            let shown = String::from_utf8_lossy(&raw[..raw.len().min(40)]);
+            assert_eq!(parse_head(raw, &limits).unwrap_err(), reject, "{shown:?}");
+            for cut in 0..raw.len() {
+                match parse_head(&raw[..cut], &limits) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(r) if r == reject => {}
+                    other => panic!("{shown:?} cut at {cut}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]

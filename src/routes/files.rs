@@ -18,17 +18,20 @@
 //!    with `O_NONBLOCK | O_NOFOLLOW` and checked again, so a file swapped for a fifo
 //!    or a symlink in between cannot block the thread or escape the root.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::protocol::{Body, FileBody, Request, Response};
+use super::file_cache::{self, CachedFile, FileCache};
+use crate::protocol::{Body, FileBody, Request, Response, SharedBytes};
 
 /// Bodies up to this size are read into the response rather than sent with
 /// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
@@ -54,13 +57,19 @@ impl Denied {
 
 /// Serves `req` from `root`, which must be canonical. GET and HEAD get the same
 /// response; the connection drops the body of a HEAD.
-pub fn serve(req: &Request, root: &Path) -> Response {
+///
+/// A small file found before, within the cache's TTL, is answered from memory.
+pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Response {
     let raw = req.path();
+    if let Some(file) = cache.get(raw, now) {
+        return respond(req, &file.facts(), Contents::Cached(&file.bytes))
+            .unwrap_or_else(Denied::response);
+    }
     let segments = match url_segments(raw) {
         Ok(segments) => segments,
         Err(denied) => return denied.response(),
     };
-    if let Some(response) = serve_file_fast(req, root, &segments, raw) {
+    if let Some(response) = serve_file_fast(req, root, &segments, raw, cache, now) {
         return response;
     }
     let path = segments.iter().fold(root.to_path_buf(), |p, s| p.join(s));
@@ -72,7 +81,7 @@ pub fn serve(req: &Request, root: &Path) -> Response {
         if !raw.ends_with('/') {
             return redirect_to_slash(raw, req.query());
         }
-        return serve_directory(req, root, &real, &segments);
+        return serve_directory(req, root, &real, &segments, (cache, raw, now));
     }
     if !meta.is_file() {
         return Denied(403, "not a regular file or directory").response();
@@ -80,7 +89,7 @@ pub fn serve(req: &Request, root: &Path) -> Response {
     if raw.ends_with('/') {
         return Denied(404, "not a directory").response();
     }
-    serve_file(req, &real, &path).unwrap_or_else(Denied::response)
+    serve_file(req, &real, &path, (cache, raw, now))
 }
 
 /// Splits and decodes a URL path into file-name segments, refusing every escape.
@@ -146,12 +155,16 @@ fn redirect_to_slash(raw: &str, query: Option<&str>) -> Response {
 }
 
 /// `index.html` if the directory has one, else a listing.
-fn serve_directory(req: &Request, root: &Path, dir: &Path, segments: &[String]) -> Response {
+fn serve_directory(
+    req: &Request,
+    root: &Path,
+    dir: &Path,
+    segments: &[String],
+    to_cache: CacheAs<'_>,
+) -> Response {
     let index = dir.join("index.html");
     match locate(&index, root) {
-        Ok((real, meta)) if meta.is_file() => {
-            serve_file(req, &real, &index).unwrap_or_else(Denied::response)
-        }
+        Ok((real, meta)) if meta.is_file() => serve_file(req, &real, &index, to_cache),
         Ok(_) | Err(Denied(404, _)) => match directory_listing(dir, segments, dir == root) {
             Ok(html) => Response::html(200, html),
             Err(e) => io_denied(&e).response(),
@@ -209,30 +222,68 @@ fn html_escape(text: &str) -> String {
 
 /// A regular file: 200, 206, 304 or 416. `name` (the path as requested, before
 /// symlinks) picks the Content-Type.
-fn serve_file(req: &Request, real: &Path, name: &Path) -> Result<Response, Denied> {
-    let (file, meta) = open_regular(real)?;
-    respond_with_file(req, file, &meta, name)
+fn serve_file(req: &Request, real: &Path, name: &Path, to_cache: CacheAs<'_>) -> Response {
+    match open_regular(real) {
+        Ok((file, meta)) => answer_open_file(req, file, &meta, name, to_cache),
+        Err(denied) => denied.response(),
+    }
 }
 
-/// The response for an open regular file; `name` picks the Content-Type.
-fn respond_with_file(
-    req: &Request,
-    file: File,
-    meta: &Metadata,
-    name: &Path,
-) -> Result<Response, Denied> {
-    let len = meta.len();
-    let mtime = meta.modified().ok().and_then(whole_seconds);
-    let last_modified = mtime.map(httpdate::fmt_http_date);
-    let with_validator = |response: Response| match &last_modified {
-        Some(date) => response.header("Last-Modified", date.clone()),
+/// Where a file's answer may be cached: the cache, the URL path, and the time.
+type CacheAs<'a> = (&'a FileCache, &'a str, Instant);
+/// What the response depends on besides the bytes.
+struct FileFacts {
+    len: u64,
+    /// In whole seconds, as HTTP dates carry it.
+    mtime: Option<SystemTime>,
+    last_modified: Option<Arc<str>>,
+    content_type: Cow<'static, str>,
+}
+
+impl FileFacts {
+    fn of(meta: &Metadata, name: &Path) -> Self {
+        let mtime = meta.modified().ok().and_then(whole_seconds);
+        Self {
+            len: meta.len(),
+            mtime,
+            last_modified: mtime.map(|m| httpdate::fmt_http_date(m).into()),
+            content_type: content_type(name),
+        }
+    }
+}
+
+impl CachedFile {
+    fn facts(&self) -> FileFacts {
+        FileFacts {
+            len: self.bytes.len() as u64,
+            mtime: self.mtime,
+            last_modified: self.last_modified.clone(),
+            content_type: self.content_type.clone(),
+        }
+    }
+}
+
+/// Where the body comes from.
+enum Contents<'a> {
+    /// An open file (and its name, for errors): small ranges are read into the
+    /// response, larger ones sent from the file.
+    Open(File, &'a Path),
+    /// The whole file, already in memory.
+    Cached(&'a Arc<[u8]>),
+}
+
+/// The response for a regular file: 200, 206, 304 or 416.
+fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Result<Response, Denied> {
+    let len = facts.len;
+    let with_validator = |response: Response| match &facts.last_modified {
+        Some(date) => response.header("Last-Modified", Arc::clone(date)),
         None => response,
     };
-    if mtime.is_some_and(|m| not_modified(req, m)) {
+    if facts.mtime.is_some_and(|m| not_modified(req, m)) {
         return Ok(with_validator(Response::empty(304)));
     }
     let range = match req.header("Range") {
-        Some(value) if range_applies(req, mtime) => parse_range(value, len),
+        Some(value) if range_applies(req, facts.mtime) => parse_range(value, len),
         _ => RangeRequest::Whole,
     };
     let (status, offset, body_len) = match range {
@@ -244,21 +295,27 @@ fn respond_with_file(
             return Ok(response.header("Accept-Ranges", "bytes"));
         }
     };
-    let body = if body_len <= INLINE_MAX {
-        let mut bytes = vec![0; body_len as usize];
-        file.read_exact_at(&mut bytes, offset).map_err(|e| {
-            log::warn!("reading {}: {e}", name.display());
-            Denied(500, "the file could not be read")
-        })?;
-        Body::Bytes(bytes)
-    } else {
-        Body::File(FileBody {
+    let body = match contents {
+        Contents::Cached(bytes) => {
+            // Both ends lie within the file, which is at most MAX_FILE bytes.
+            let range = offset as usize..(offset + body_len) as usize;
+            Body::Shared(SharedBytes::new(Arc::clone(bytes), range))
+        }
+        Contents::Open(file, name) if body_len <= INLINE_MAX => {
+            let mut bytes = vec![0; body_len as usize];
+            file.read_exact_at(&mut bytes, offset).map_err(|e| {
+                log::warn!("reading {}: {e}", name.display());
+                Denied(500, "the file could not be read")
+            })?;
+            Body::Bytes(bytes)
+        }
+        Contents::Open(file, _) => Body::File(FileBody {
             file,
             offset,
             len: body_len,
-        })
+        }),
     };
-    let mut response = Response::with_body(status, content_type(name), body);
+    let mut response = Response::with_body(status, facts.content_type.clone(), body);
     if let RangeRequest::Part { first, last } = range {
         response = response.header("Content-Range", format!("bytes {first}-{last}/{len}"));
     }
@@ -270,7 +327,15 @@ fn respond_with_file(
 /// refuses any `..` or symlink that would leave the root (3 `readlink`s and a `stat`
 /// fewer than canonicalizing). Anything else (a directory, an escape, a missing file,
 /// an absolute symlink, an old kernel) returns `None`, and the portable path decides.
-fn serve_file_fast(req: &Request, root: &Path, segments: &[String], raw: &str) -> Option<Response> {
+/// A small file found here is read whole and cached under the URL path.
+fn serve_file_fast(
+    req: &Request,
+    root: &Path,
+    segments: &[String],
+    raw: &str,
+    cache: &FileCache,
+    now: Instant,
+) -> Option<Response> {
     if segments.is_empty() || raw.ends_with('/') {
         return None;
     }
@@ -280,7 +345,49 @@ fn serve_file_fast(req: &Request, root: &Path, segments: &[String], raw: &str) -
     if !meta.is_file() {
         return None;
     }
-    Some(respond_with_file(req, file, &meta, &relative).unwrap_or_else(Denied::response))
+    Some(answer_open_file(
+        req,
+        file,
+        &meta,
+        &relative,
+        (cache, raw, now),
+    ))
+}
+
+/// The response for a regular file that passed every rule. A small one is read
+/// whole and cached under the URL path it was asked by (`to_cache`), so the next
+/// requests for that path within the TTL skip the file system.
+fn answer_open_file(
+    req: &Request,
+    file: File,
+    meta: &Metadata,
+    name: &Path,
+    (cache, url_path, now): CacheAs<'_>,
+) -> Response {
+    let facts = FileFacts::of(meta, name);
+    if cache.enabled() && facts.len <= file_cache::MAX_FILE {
+        if let Ok(bytes) = read_whole(&file, facts.len) {
+            let cached = Arc::new(CachedFile {
+                bytes: bytes.into(),
+                mtime: facts.mtime,
+                last_modified: facts.last_modified,
+                content_type: facts.content_type,
+                read_at: now,
+            });
+            cache.insert(url_path, Arc::clone(&cached));
+            return respond(req, &cached.facts(), Contents::Cached(&cached.bytes))
+                .unwrap_or_else(Denied::response);
+        }
+    }
+    respond(req, &facts, Contents::Open(file, name)).unwrap_or_else(Denied::response)
+}
+
+/// Reads a file of `len` bytes whole; a file that changed size meanwhile is an error,
+/// and the uncached path answers for it.
+fn read_whole(file: &File, len: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = vec![0; len as usize];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(bytes)
 }
 
 #[cfg(target_os = "linux")]
@@ -388,13 +495,19 @@ fn header_date(req: &Request, name: &str) -> Option<SystemTime> {
     httpdate::parse_http_date(text.trim()).ok()
 }
 
-fn content_type(name: &Path) -> String {
-    let mime = mime_guess::from_path(name).first_or_octet_stream();
-    let is_text = mime.type_() == mime_guess::mime::TEXT || mime.subtype() == "javascript";
-    if is_text {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime.to_string()
+fn content_type(name: &Path) -> Cow<'static, str> {
+    let Some(mime) = mime_guess::from_path(name).first_raw() else {
+        return Cow::Borrowed("application/octet-stream");
+    };
+    // Text gets a charset; the common types without formatting a string each time.
+    match mime {
+        "text/html" => Cow::Borrowed("text/html; charset=utf-8"),
+        "text/plain" => Cow::Borrowed("text/plain; charset=utf-8"),
+        "text/css" => Cow::Borrowed("text/css; charset=utf-8"),
+        text if text.starts_with("text/") || text.ends_with("/javascript") => {
+            Cow::Owned(format!("{text}; charset=utf-8"))
+        }
+        other => Cow::Borrowed(other),
     }
 }
 

@@ -5,14 +5,17 @@
 //! timer, or a sleeping thread). The path table below is the whole URL space.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::Model;
 use crate::protocol::{Method, Request, Response};
 use crate::stats::Stats;
 
 pub mod builtin;
+pub mod file_cache;
 pub mod files;
+
+pub use file_cache::FileCache;
 
 /// What a route answers.
 #[derive(Debug)]
@@ -31,6 +34,10 @@ pub struct Ctx<'a> {
     /// `-d DIR`, if given.
     pub root: Option<&'a Path>,
     pub stats: &'a Stats,
+    /// Small files kept in memory for `-d`.
+    pub files: &'a FileCache,
+    /// The driver's clock reading for this request.
+    pub now: Instant,
     /// Time since the server started (for `/stats`).
     pub uptime: Duration,
 }
@@ -129,7 +136,7 @@ pub fn route(req: &Request, ctx: &Ctx<'_>) -> Reply {
         Target::Spin(ms) => Reply::Now(builtin::spin(ms)),
         Target::Stats => Reply::Now(builtin::stats(ctx)),
         Target::File => match ctx.root {
-            Some(root) => Reply::Now(files::serve(req, root)),
+            Some(root) => Reply::Now(files::serve(req, root, ctx.files, ctx.now)),
             None => Reply::Now(Response::error(404, "no such resource")),
         },
     }

@@ -6,7 +6,7 @@
 //! say gets its turn cut, and is revisited before the loop sleeps again.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 
 use mio::net::TcpStream;
 use mio::Interest;
@@ -27,11 +27,12 @@ pub struct Client {
     pub key: usize,
     pub stream: TcpStream,
     pub conn: Connection,
-    pub peer: SocketAddr,
     /// Tells this connection from an earlier one that had the same slab key.
     pub generation: u64,
-    /// Interest currently registered with the poller.
-    pub registered: Interest,
+    /// Interest currently registered with the poller; `None` until the first time
+    /// the connection has to wait (one that is answered and closed on its first
+    /// visit is never registered at all).
+    pub registered: Option<Interest>,
     /// The last edge said readable and no read has hit `WouldBlock` since.
     pub readable: bool,
     /// The socket had room last time we wrote (a fresh socket does).
@@ -46,20 +47,13 @@ pub struct Client {
 
 impl Client {
     /// A client for a socket just accepted.
-    pub fn new(
-        key: usize,
-        stream: TcpStream,
-        conn: Connection,
-        peer: SocketAddr,
-        generation: u64,
-    ) -> Self {
+    pub fn new(key: usize, stream: TcpStream, conn: Connection, generation: u64) -> Self {
         Self {
             key,
             stream,
             conn,
-            peer,
             generation,
-            registered: Interest::READABLE,
+            registered: None,
             readable: true,
             writable: true,
             peer_closed_hint: false,

@@ -18,7 +18,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, Model};
 use crate::protocol::{Connection, Settings};
-use crate::routes::Ctx;
+use crate::routes::{Ctx, FileCache};
 use crate::stats::{Snapshot, Stats};
 
 pub mod blocking;
@@ -33,11 +33,12 @@ pub mod timers;
 /// Pending connections the kernel queues for us (`listen(2)` backlog).
 pub const LISTEN_BACKLOG: i32 = 1024;
 
-/// What every driver shares: the configuration and the counters.
+/// What every driver shares: the configuration, the counters and the file cache.
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
     pub stats: Arc<Stats>,
+    pub files: FileCache,
     pub started: Instant,
 }
 
@@ -45,6 +46,7 @@ impl App {
     /// Shared state for a server with this configuration.
     pub fn new(config: Config) -> Self {
         Self {
+            files: FileCache::new(config.file_cache_ttl),
             config,
             stats: Arc::new(Stats::default()),
             started: Instant::now(),
@@ -77,6 +79,8 @@ impl App {
             model: self.config.model,
             root: self.config.root.as_deref(),
             stats: &self.stats,
+            files: &self.files,
+            now,
             uptime: now.saturating_duration_since(self.started),
         }
     }
@@ -85,21 +89,50 @@ impl App {
 /// Binds the listening socket: non-blocking, `SO_REUSEADDR` (so a restart does not
 /// wait for TIME_WAIT), and a deep backlog.
 pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
+    Ok(bind_all(addr, 1)?.remove(0))
 }
 
-/// Serves until SIGINT/SIGTERM, with the configured model, on a bound listener.
-pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
+/// Binds `count` listening sockets on the same address. With more than one, each
+/// has `SO_REUSEPORT`, and the kernel spreads new connections over them (by a hash
+/// of the client's address and port), one socket per reactor worker. Port 0 takes
+/// the port the first socket got.
+pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> {
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        // Accepted sockets inherit it on Linux; the reactor relies on that there.
+        socket.set_nodelay(true)?;
+        if count > 1 {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        let listener: TcpListener = socket.into();
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves until SIGINT/SIGTERM, with the configured model, on bound listeners: one,
+/// or one per reactor worker (see [`bind_all`]).
+pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
     let app = Arc::new(App::new(config));
     let shutdown = signals::Shutdown::install()?;
-    let addr = listener.local_addr()?;
+    let Some(first) = listeners.first() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listener"));
+    };
+    let addr = first.local_addr()?;
+    let workers = if listeners.len() > 1 {
+        format!(", {} workers", listeners.len())
+    } else {
+        String::new()
+    };
     log::info!(
-        "reactor listening on http://{addr}/ (model {}, pid {})",
+        "reactor listening on http://{addr}/ (model {}{workers}, pid {})",
         app.config.model,
         std::process::id()
     );
@@ -111,10 +144,12 @@ pub fn serve(listener: TcpListener, config: Config) -> io::Result<()> {
     {
         spawn_stats_logger(Arc::clone(&app), every)?;
     }
+    let mut listeners = listeners;
     match app.config.model {
-        Model::Reactor => reactor::run(listener, app, shutdown),
-        Model::Threaded => threaded::run(listener, app, shutdown),
-        Model::Iterative => iterative::run(listener, app, shutdown),
+        Model::Reactor if listeners.len() > 1 => reactor::run_workers(listeners, app, shutdown),
+        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
+        Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
     }
 }
 
@@ -155,4 +190,35 @@ pub fn log_stats_line(previous: &Snapshot, current: &Snapshot, elapsed: Duration
         per_wakeup,
         current.threads_live.max(1),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    /// The reactor skips a setsockopt per connection on Linux because accepted
+    /// sockets inherit TCP_NODELAY from the listener: check that they do.
+    #[test]
+    fn accepted_sockets_inherit_nodelay_and_workers_share_a_port() {
+        let listeners = bind_all(SocketAddr::from(([127, 0, 0, 1], 0)), 2).unwrap();
+        let port = listeners[0].local_addr().unwrap().port();
+        assert_eq!(listeners[1].local_addr().unwrap().port(), port);
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Either listener may get it; poll both.
+        let accepted = (0..1000)
+            .find_map(|_| {
+                let found = listeners
+                    .iter()
+                    .find_map(|l| l.accept().ok().map(|(s, _)| s));
+                if found.is_none() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                found
+            })
+            .expect("the connection reaches one of the listeners");
+        if cfg!(target_os = "linux") {
+            assert!(socket2::SockRef::from(&accepted).nodelay().unwrap());
+        }
+    }
 }

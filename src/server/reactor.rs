@@ -57,17 +57,68 @@ enum Accepting {
     Stopped,
 }
 
-/// Runs the event loop until a shutdown signal has been handled.
-pub fn run(listener: std::net::TcpListener, app: Arc<App>, shutdown: Shutdown) -> io::Result<()> {
-    app.stats.thread_started(); // the one thread, for /stats
-    let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown)?;
+/// Which of the `--workers` loops this is.
+#[derive(Clone, Copy, Debug)]
+pub struct Worker {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Worker {
+    /// The only loop (the default).
+    pub const ONLY: Worker = Worker { index: 0, count: 1 };
+}
+
+/// Runs the event loop until a shutdown signal has been handled. Worker 0 logs the
+/// `--stats-interval` line; each worker takes its share of `--max-connections`.
+pub fn run(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: Shutdown,
+    worker: Worker,
+) -> io::Result<()> {
+    app.stats.thread_started(); // this loop's thread, for /stats
+    let mut reactor = Reactor::new(TcpListener::from_std(listener), app, shutdown, worker)?;
     reactor.run()
+}
+
+/// `--workers N`: N independent reactors, each one thread with its own listener
+/// (`SO_REUSEPORT`), poller, connections and timers: nothing is shared but the
+/// counters and the file cache. Each drains on the same signal; returns when all
+/// have finished.
+pub fn run_workers(
+    listeners: Vec<std::net::TcpListener>,
+    app: Arc<App>,
+    shutdown: Shutdown,
+) -> io::Result<()> {
+    let count = listeners.len();
+    let mut handles = Vec::with_capacity(count);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let worker = Worker { index, count };
+        let app = Arc::clone(&app);
+        let shutdown = shutdown.another()?;
+        let handle = std::thread::Builder::new()
+            .name(format!("reactor-{index}"))
+            .spawn(move || run(listener, app, shutdown, worker))?;
+        handles.push(handle);
+    }
+    let mut result = Ok(());
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(io::Error::other("a reactor worker panicked")),
+        }
+    }
+    result
 }
 
 struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
     accepting: Accepting,
+    /// This worker's share of `--max-connections`.
+    max_connections: usize,
     /// The out-of-descriptors warning was logged and no accept has succeeded since.
     warned_no_descriptors: bool,
     shutdown: Shutdown,
@@ -87,20 +138,26 @@ struct Reactor {
 }
 
 impl Reactor {
-    fn new(mut listener: TcpListener, app: Arc<App>, mut shutdown: Shutdown) -> io::Result<Self> {
+    fn new(
+        mut listener: TcpListener,
+        app: Arc<App>,
+        mut shutdown: Shutdown,
+        worker: Worker,
+    ) -> io::Result<Self> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         poll.registry()
             .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval {
+        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
             timers.schedule(Instant::now() + every, Due::StatsLine);
         }
         Ok(Self {
             poll,
             listener: Some(listener),
             accepting: Accepting::Yes,
+            max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
             warned_no_descriptors: false,
             shutdown,
             drain_deadline: None,
@@ -214,10 +271,10 @@ impl Reactor {
             if self.shutdown.requested() {
                 return;
             }
-            if self.clients.len() >= self.app.config.max_connections {
+            if self.clients.len() >= self.max_connections {
                 log::warn!(
                     "at --max-connections ({}): pausing accept until a connection closes",
-                    self.app.config.max_connections
+                    self.max_connections
                 );
                 self.pause_accepting(Accepting::PausedAtLimit);
                 return;
@@ -249,22 +306,17 @@ impl Reactor {
         }
     }
 
-    fn add_client(&mut self, mut stream: TcpStream, peer: std::net::SocketAddr, now: &Now) {
+    fn add_client(&mut self, stream: TcpStream, peer: std::net::SocketAddr, now: &Now) {
         // Responses are written whole; Nagle would only delay the last segment.
+        // Linux copies TCP_NODELAY from the listener (see `bind_all`): one
+        // setsockopt per connection saved.
+        #[cfg(not(target_os = "linux"))]
         let _ = stream.set_nodelay(true);
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
-        {
-            log::warn!("register {peer}: {e}");
-            return;
-        }
         self.next_generation += 1;
         let conn = self.app.new_connection(peer, key, now.instant);
-        entry.insert(Client::new(key, stream, conn, peer, self.next_generation));
+        entry.insert(Client::new(key, stream, conn, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
         if self.drain_deadline.is_some() {
@@ -272,8 +324,9 @@ impl Reactor {
                 client.conn.handle_shutdown(now);
             }
         }
-        // The request may already be waiting: edge-triggered sockets that were
-        // readable before registration still report it, but reading now saves a turn.
+        // The request is often here already: read it now, and register with the
+        // poller only if the connection has to wait (`drive` does), so a
+        // `Connection: close` exchange answered at once costs no epoll_ctl.
         self.drive(key, now);
     }
 
@@ -357,7 +410,7 @@ impl Reactor {
                                     key,
                                     generation: client.generation,
                                     seq: request.seq,
-                                    response,
+                                    response: Box::new(response),
                                 },
                             );
                         }
@@ -389,22 +442,25 @@ impl Reactor {
             Phase::Open => {}
         }
         let wanted = client.wanted_interest();
-        if wanted != client.registered {
+        if client.registered != Some(wanted) {
             log::trace!(
                 "conn {key}: interest {:?} -> {:?}",
                 client.registered,
                 wanted
             );
-            if let Err(e) = self
-                .poll
-                .registry()
-                .reregister(&mut client.stream, Token(key), wanted)
-            {
-                log::debug!("conn {key}: reregister: {e}; closing");
+            // Registering reports readiness that is already there, so nothing that
+            // arrived since the last read is missed.
+            let registry = self.poll.registry();
+            let result = match client.registered {
+                None => registry.register(&mut client.stream, Token(key), wanted),
+                Some(_) => registry.reregister(&mut client.stream, Token(key), wanted),
+            };
+            if let Err(e) = result {
+                log::debug!("conn {key}: register: {e}; closing");
                 self.closing.push(key);
                 return;
             }
-            client.registered = wanted;
+            client.registered = Some(wanted);
         }
         // Keep one timer entry per connection, moved only when the deadline comes
         // earlier: a later deadline is found when the early entry fires (and the
@@ -449,7 +505,7 @@ impl Reactor {
                     response,
                 } => {
                     if let Some(client) = self.live_client(key, generation) {
-                        client.conn.respond(seq, response, now);
+                        client.conn.respond(seq, *response, now);
                         self.drive(key, now);
                     }
                 }
@@ -496,13 +552,15 @@ impl Reactor {
                 self.timers.cancel(timer);
             }
             Stats::bump(&self.app.stats.connections_closed);
-            log::debug!("conn {key}: closed {}", client.peer);
+            if let Some(peer) = client.conn.peer() {
+                log::debug!("conn {key}: closed {peer}");
+            }
         }
         self.closing = closing;
         if matches!(
             self.accepting,
             Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-        ) && self.clients.len() < self.app.config.max_connections
+        ) && self.clients.len() < self.max_connections
         {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);

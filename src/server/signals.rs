@@ -38,6 +38,15 @@ impl Shutdown {
         Ok(Self { flag, source })
     }
 
+    /// Another handle on the same request, with its own event source, for another
+    /// thread's `Poll` (each reactor worker registers one).
+    pub fn another(&self) -> io::Result<Self> {
+        Ok(Self {
+            flag: Arc::clone(&self.flag),
+            source: Signals::new([SIGINT, SIGTERM])?,
+        })
+    }
+
     /// A shutdown was requested.
     pub fn requested(&self) -> bool {
         self.flag.load(Ordering::Relaxed)

@@ -22,7 +22,8 @@ pub enum Due {
         key: usize,
         generation: u64,
         seq: u64,
-        response: Response,
+        /// Boxed, so the common entries (connection deadlines) stay small.
+        response: Box<Response>,
     },
     /// Try accepting again after running out of file descriptors.
     AcceptRetry,
