@@ -195,6 +195,73 @@ fn at_max_connections_new_clients_wait_and_are_served_later() {
     }
 }
 
+/// `--workers 2`: two reactor loops, each one thread, share the port. A handler
+/// that stalls one loop leaves the other serving, and one signal drains both.
+#[test]
+fn reactor_workers_share_the_port_and_drain_together() {
+    let mut server = Server::start("reactor", &["--workers", "2"]);
+    // The start-up line comes before the loops' threads are running: give them a
+    // moment (each is counted when its loop starts).
+    let threads_live = |server: &Server| {
+        let stats = server.request(&get("/stats", &["Connection: close"]));
+        let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        json["threads_live"].as_u64().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (server.threads() < 3 || threads_live(&server) < 2) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        server.threads(),
+        2 + 1,
+        "two loops and the waiting main thread"
+    );
+    assert_eq!(threads_live(&server), 2);
+
+    // The kernel picks a worker per connection by a hash of the client's port, so
+    // of 16 connections made while one loop spins, some land on the free loop
+    // (all 16 on the same one: one chance in 32 768).
+    let addr = server.addr();
+    let spinner = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.request(&get("/spin/600", &[])).status, 200);
+    });
+    thread::sleep(Duration::from_millis(100));
+    let fastest = (0..16)
+        .map(|_| {
+            let start = Instant::now();
+            let mut c = server.client();
+            c.set_read_timeout(Duration::from_secs(5));
+            assert_eq!(c.request(&get("/hello", &[])).status, 200);
+            start.elapsed()
+        })
+        .min()
+        .unwrap();
+    assert!(
+        fastest < Duration::from_millis(150),
+        "no connection reached the free worker: fastest took {fastest:?}"
+    );
+    spinner.join().unwrap();
+
+    let mut clients: Vec<Client> = (0..8).map(|_| server.client()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&get("/delay/300", &[&format!("X-Request-Id: w{i}")]));
+    }
+    thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.set_read_timeout(Duration::from_secs(5));
+        let response = client.read_response();
+        assert_eq!(
+            response.header("x-request-id"),
+            Some(format!("w{i}").as_str())
+        );
+        client.expect_close();
+    }
+    let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
+
 /// Out of descriptors, the threaded server retries accepting on a timer, warns once
 /// per episode (it used to warn on every retry, 100 lines a second, for as long as
 /// a client held the descriptors), uses next to no CPU, and serves the queued
@@ -282,71 +349,4 @@ fn a_client_that_stops_reading_is_dropped_at_the_write_timeout() {
             "{model}: dropped {dropped_after:?} after our writes stalled, with a 1 s write timeout"
         );
     }
-}
-
-/// `--workers 2`: two reactor loops, each one thread, share the port. A handler
-/// that stalls one loop leaves the other serving, and one signal drains both.
-#[test]
-fn reactor_workers_share_the_port_and_drain_together() {
-    let mut server = Server::start("reactor", &["--workers", "2"]);
-    // The start-up line comes before the loops' threads are running: give them a
-    // moment (each is counted when its loop starts).
-    let threads_live = |server: &Server| {
-        let stats = server.request(&get("/stats", &["Connection: close"]));
-        let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
-        json["threads_live"].as_u64().unwrap()
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while (server.threads() < 3 || threads_live(&server) < 2) && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(
-        server.threads(),
-        2 + 1,
-        "two loops and the waiting main thread"
-    );
-    assert_eq!(threads_live(&server), 2);
-
-    // The kernel picks a worker per connection by a hash of the client's port, so
-    // of 16 connections made while one loop spins, some land on the free loop
-    // (all 16 on the same one: one chance in 32 768).
-    let addr = server.addr();
-    let spinner = thread::spawn(move || {
-        let mut c = Client::connect(addr);
-        assert_eq!(c.request(&get("/spin/600", &[])).status, 200);
-    });
-    thread::sleep(Duration::from_millis(100));
-    let fastest = (0..16)
-        .map(|_| {
-            let start = Instant::now();
-            let mut c = server.client();
-            c.set_read_timeout(Duration::from_secs(5));
-            assert_eq!(c.request(&get("/hello", &[])).status, 200);
-            start.elapsed()
-        })
-        .min()
-        .unwrap();
-    assert!(
-        fastest < Duration::from_millis(150),
-        "no connection reached the free worker: fastest took {fastest:?}"
-    );
-    spinner.join().unwrap();
-
-    let mut clients: Vec<Client> = (0..8).map(|_| server.client()).collect();
-    for (i, client) in clients.iter_mut().enumerate() {
-        client.send(&get("/delay/300", &[&format!("X-Request-Id: w{i}")]));
-    }
-    thread::sleep(Duration::from_millis(100));
-    server.signal(libc::SIGTERM);
-    for (i, client) in clients.iter_mut().enumerate() {
-        client.set_read_timeout(Duration::from_secs(5));
-        let response = client.read_response();
-        assert_eq!(
-            response.header("x-request-id"),
-            Some(format!("w{i}").as_str())
-        );
-        client.expect_close();
-    }
-    let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
-    assert_eq!(status.code(), Some(0));
 }
