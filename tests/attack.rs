@@ -176,11 +176,18 @@ fn iterative_idle_beyond_the_backlog_waits_in_a_full_backlog() {
     assert!(figure(&r, "held_at_peak") <= 1.0, "one at a time: {r:#}");
     let max = figure(&r, "backlog_max");
     assert_eq!(max, 1024.0, "the server's listen(2) backlog: {r:#}");
-    // Full, and no fuller: Linux queues one more than listen(2) asked for.
+    // Full, and no fuller: Linux queues one more than listen(2) asked for. A place
+    // or two may be free at the moment it is read, between the server taking the
+    // next connection and a retried handshake filling the gap.
     let queued = figure(&r, "backlog_queued");
-    assert!((max..=max + 1.0).contains(&queued), "a full backlog: {r:#}");
     assert!(
-        figure(&r, "closed_by_server") <= 4.0,
+        (max - 2.0..=max + 1.0).contains(&queued),
+        "a full backlog: {r:#}"
+    );
+    // One close per header timeout (1 s), over however long closes were watched.
+    let span = figure(&r, "closed_max_s").max(3.0);
+    assert!(
+        figure(&r, "closed_by_server") <= span.floor() + 1.0,
         "one at a time: {r:#}"
     );
 }
