@@ -8,6 +8,7 @@
 //! `cargo build --example attack --example loadgen` (a no-op when up to date).
 
 mod common;
+mod examples_built;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,33 +16,10 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// The attack and loadgen examples, built for this profile if cargo is at hand.
+/// The attack example (and the loadgen it runs), built for this profile.
 fn attack_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // …/target/<profile>/deps/attack-<hash> -> …/target/<profile>
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--quiet", "--example", "attack"])
-                .args(["--example", "loadgen", "--manifest-path"])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building the examples failed");
-        }
-        let binary = profile_dir.join("examples").join("attack");
-        assert!(binary.exists(), "{} is missing", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| examples_built::build(&["attack", "loadgen"]).remove(0))
 }
 
 /// Runs the tool with `args`; exit code, stdout, stderr.

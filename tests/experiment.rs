@@ -5,8 +5,10 @@
 //! `cargo test --test experiment` does not build examples, so the first test runs
 //! `cargo build --example experiment --example loadgen` (a no-op when up to date).
 
+mod examples_built;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
@@ -16,39 +18,12 @@ const MODELS: [&str; 3] = ["reactor", "threaded", "iterative"];
 const WORKLOADS: [&str; 2] = ["/hello", "/delay/50"];
 const CLIENTS: [u64; 2] = [1, 5];
 
-/// `…/target/<profile>/deps/experiment-<hash>` → `…/target/<profile>`.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf()
-}
-
-/// The experiment and loadgen examples, built for this profile if cargo is at hand.
+/// The experiment and loadgen examples, built for this profile.
 fn examples() -> &'static (PathBuf, PathBuf) {
     static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINARIES.get_or_init(|| {
-        let profile_dir = profile_dir();
-        if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
-            let mut build = Command::new(cargo);
-            build
-                .args(["build", "--quiet", "--example", "experiment"])
-                .args(["--example", "loadgen", "--manifest-path"])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", target_dir);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building the examples failed");
-        }
-        let examples = profile_dir.join("examples");
-        let binaries = (examples.join("experiment"), examples.join("loadgen"));
-        for binary in [&binaries.0, &binaries.1] {
-            assert!(binary.exists(), "{} is missing", binary.display());
-        }
-        binaries
+        let mut built = examples_built::build(&["experiment", "loadgen"]).into_iter();
+        (built.next().unwrap(), built.next().unwrap())
     })
 }
 

@@ -7,6 +7,7 @@
 //! Set `LOADGEN_TARGET_URL` to run the clean 200-connection test against a real server
 //! (e.g. the reactor) instead of the test server; it must echo X-Request-Id.
 
+mod examples_built;
 #[path = "loadgen/servers.rs"]
 mod servers;
 
@@ -24,44 +25,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(30);
 
 fn loadgen_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        // …/target/<profile>/deps/loadgen-<hash> -> …/target/<profile>/examples/loadgen
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile>");
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("loadgen{}", std::env::consts::EXE_SUFFIX));
-        if let (Ok(cargo), Some(target_dir)) = (std::env::var("CARGO"), profile_dir.parent()) {
-            let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
-            let mut build = Command::new(cargo);
-            build.args([
-                "build",
-                "--quiet",
-                "--example",
-                "loadgen",
-                "--manifest-path",
-                manifest,
-            ]);
-            build.env("CARGO_TARGET_DIR", target_dir);
-            if profile_dir
-                .file_name()
-                .is_some_and(|name| name == "release")
-            {
-                build.arg("--release");
-            }
-            let status = build.status().expect("run cargo build");
-            assert!(status.success(), "building the loadgen example failed");
-        }
-        assert!(
-            binary.exists(),
-            "{} is missing: cargo build --example loadgen",
-            binary.display()
-        );
-        binary
-    })
+    BINARY.get_or_init(|| examples_built::build(&["loadgen"]).remove(0))
 }
 
 struct Run {
