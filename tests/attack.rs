@@ -257,12 +257,11 @@ fn reset_mid_response(model: &str) {
     );
     assert_passed(&r);
     assert_eq!(figure(&r, "reset"), 5.0, "{r:#}");
-    assert_eq!(
-        r["figures"]["fds_before"], r["figures"]["fds_after"],
-        "{r:#}"
-    );
-    assert_eq!(
-        r["figures"]["threads_before"], r["figures"]["threads_after"],
+    // Nothing outlives the resets (fewer than before is fine: a connection from
+    // before the attack may still have been finishing when counted).
+    assert!(figure(&r, "fds_after") <= figure(&r, "fds_before"), "{r:#}");
+    assert!(
+        figure(&r, "threads_after") <= figure(&r, "threads_before"),
         "{r:#}"
     );
 }
