@@ -13,6 +13,7 @@
 pub mod body;
 pub mod connection;
 pub mod date;
+pub mod host;
 pub mod reject;
 pub mod request;
 pub mod response;

@@ -10,6 +10,7 @@ use std::ops::Range;
 use smallvec::SmallVec;
 
 use super::body::BodyFraming;
+use super::host;
 use super::reject::Reject;
 use crate::config::Limits;
 
@@ -213,6 +214,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let target_str = req.path.unwrap_or("");
     let target = range_of(target_str.as_bytes());
     let path = path_of(target_str).map(|p| range_of(p.as_bytes()));
+    if target_authority(target_str).is_some_and(|a| !host::is_valid_target_authority(a.as_bytes()))
+    {
+        return Err(Reject::InvalidTargetAuthority);
+    }
     let version = if req.version == Some(0) {
         Version::Http10
     } else {
@@ -281,6 +286,16 @@ fn path_of(target: &str) -> Option<&str> {
             None => without_scheme,
         },
     )
+}
+
+/// The authority of an absolute-form target (`http://host:port/p` gives `host:port`),
+/// `None` for every other form.
+fn target_authority(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let rest = &target[target.find("://")? + 3..];
+    Some(&rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
 }
 
 /// The part of `buf` a verdict may depend on, and the limit broken past it.
@@ -397,6 +412,9 @@ impl FieldSummary {
     fn note(&mut self, name: &str, value: &[u8]) -> Result<(), Reject> {
         if name.eq_ignore_ascii_case("host") {
             self.hosts += 1;
+            if !host::is_valid_host(trim_ows(value)) {
+                return Err(Reject::InvalidHost);
+            }
         } else if name.eq_ignore_ascii_case("content-length") {
             // RFC 9110 §8.6: a list of identical values may be treated as one value.
             for item in value.split(|&b| b == b',') {
@@ -422,10 +440,14 @@ impl FieldSummary {
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("expect") {
-            if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
-                self.expect_continue = true;
-            } else {
-                return Err(Reject::UnsupportedExpectation);
+            // `Expect = #expectation` (RFC 9110 §10.1.1), case-insensitive; empty list
+            // members are ignored (§5.6.1). Anything but 100-continue gets 417.
+            for member in value.split(|&b| b == b',').map(trim_ows) {
+                if member.eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                } else if !member.is_empty() {
+                    return Err(Reject::UnsupportedExpectation);
+                }
             }
         }
         Ok(())
