@@ -11,6 +11,7 @@
 //! thread and a unit test drive a [`Connection`] the same way.
 
 pub mod body;
+pub mod conditional;
 pub mod connection;
 pub mod date;
 pub mod host;
