@@ -121,6 +121,13 @@ const CASES: &[Case] = &[
         why: "RFC 9110 §8.6: a length that overflows must not wrap",
     },
     Case {
+        name: "content_length_empty_list_member",
+        raw: Raw::Bytes(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5,\r\n\r\nhello"),
+        status: 400,
+        says: "content-length",
+        why: "Content-Length = 1*DIGIT; §8.6 tolerates a list of equal values, not an empty one",
+    },
+    Case {
         name: "transfer_encoding_gzip",
         raw: Raw::Bytes(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nhello"),
         status: 400,
