@@ -69,63 +69,78 @@ pub struct Validators<'a> {
     pub last_modified_is_strong: bool,
 }
 
-/// The precondition fields of a request, as sent. A list field may come in several
-/// lines (RFC 9110 §5.3), so all of them are kept; for the date fields a second
-/// line makes the value a list, which is invalid.
+/// A precondition field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    IfMatch,
+    IfNoneMatch,
+    IfModifiedSince,
+    IfUnmodifiedSince,
+    IfRange,
+}
+
+/// The precondition fields of a request, as sent, in one short list. A list field
+/// may come in several lines (RFC 9110 §5.3), so every line is kept; for the date
+/// fields a second line makes the value a list, which is invalid.
 #[derive(Debug, Default)]
 pub struct Conditions<'a> {
-    pub if_match: SmallVec<[&'a [u8]; 1]>,
-    pub if_none_match: SmallVec<[&'a [u8]; 1]>,
-    pub if_modified_since: SmallVec<[&'a [u8]; 1]>,
-    pub if_unmodified_since: SmallVec<[&'a [u8]; 1]>,
-    pub if_range: SmallVec<[&'a [u8]; 1]>,
+    lines: SmallVec<[(Field, &'a [u8]); 2]>,
     /// A Range field is present (If-Range means nothing without one).
     pub range: bool,
 }
 
 impl<'a> Conditions<'a> {
-    /// The fields of `head`, found in one pass (most requests have none, and the
-    /// pass only compares names that start with `if-` or are `range`).
+    /// The fields of `head`, found in one pass that looks only at names starting
+    /// with `if-` or equal to `range`; none when the parser saw no such name (most
+    /// requests have none).
     pub fn of(head: &'a RequestHead) -> Self {
         let mut found = Self::default();
+        if !head.may_be_conditional {
+            return found;
+        }
         for (name, value) in head.headers() {
             let name = name.as_bytes();
-            if name.eq_ignore_ascii_case(b"range") {
-                found.range = true;
-                continue;
+            match name.first() {
+                Some(b'i' | b'I') if name.len() > 3 && name[..3].eq_ignore_ascii_case(b"if-") => {
+                    if let Some(field) = Field::named(&name[3..]) {
+                        found.lines.push((field, value));
+                    }
+                }
+                Some(b'r' | b'R') if name.eq_ignore_ascii_case(b"range") => found.range = true,
+                _ => {}
             }
-            let Some(rest) = name
-                .get(..3)
-                .filter(|p| p.eq_ignore_ascii_case(b"if-"))
-                .map(|_| &name[3..])
-            else {
-                continue;
-            };
-            let list = if rest.eq_ignore_ascii_case(b"match") {
-                &mut found.if_match
-            } else if rest.eq_ignore_ascii_case(b"none-match") {
-                &mut found.if_none_match
-            } else if rest.eq_ignore_ascii_case(b"modified-since") {
-                &mut found.if_modified_since
-            } else if rest.eq_ignore_ascii_case(b"unmodified-since") {
-                &mut found.if_unmodified_since
-            } else if rest.eq_ignore_ascii_case(b"range") {
-                &mut found.if_range
-            } else {
-                continue;
-            };
-            list.push(value);
         }
         found
     }
 
     /// No precondition field at all (the common case, decided at once).
     pub fn is_empty(&self) -> bool {
-        self.if_match.is_empty()
-            && self.if_none_match.is_empty()
-            && self.if_modified_since.is_empty()
-            && self.if_unmodified_since.is_empty()
-            && self.if_range.is_empty()
+        self.lines.is_empty()
+    }
+
+    /// The lines of one field, in order.
+    fn lines(&self, field: Field) -> SmallVec<[&'a [u8]; 1]> {
+        self.lines
+            .iter()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, v)| *v)
+            .collect()
+    }
+}
+
+impl Field {
+    /// The field whose name is `if-` then `rest`, case-insensitive.
+    fn named(rest: &[u8]) -> Option<Self> {
+        [
+            (&b"match"[..], Self::IfMatch),
+            (b"none-match", Self::IfNoneMatch),
+            (b"modified-since", Self::IfModifiedSince),
+            (b"unmodified-since", Self::IfUnmodifiedSince),
+            (b"range", Self::IfRange),
+        ]
+        .into_iter()
+        .find(|(name, _)| rest.eq_ignore_ascii_case(name))
+        .map(|(_, field)| field)
     }
 }
 
@@ -145,14 +160,20 @@ pub enum Decision {
 /// would answer 2xx without the preconditions (§13.2.1: otherwise they are ignored).
 pub fn evaluate(method: Method, fields: &Conditions<'_>, current: &Validators<'_>) -> Decision {
     let get_or_head = matches!(method, Method::Get | Method::Head);
+    let ranged = method == Method::Get && fields.range;
+    if fields.is_empty() {
+        return Decision::Proceed { use_range: ranged };
+    }
+    let if_match = fields.lines(Field::IfMatch);
+    let if_none_match = fields.lines(Field::IfNoneMatch);
     // 1. If-Match: false is 412.
-    if !fields.if_match.is_empty() {
-        if !matches_list(&fields.if_match, current.etag, Comparison::Strong) {
+    if !if_match.is_empty() {
+        if !matches_list(&if_match, current.etag, Comparison::Strong) {
             return Decision::PreconditionFailed;
         }
     // 2. Otherwise If-Unmodified-Since: false is 412.
     } else if let (Some(since), Some(modified)) = (
-        single_date(&fields.if_unmodified_since),
+        single_date(&fields.lines(Field::IfUnmodifiedSince)),
         current.last_modified,
     ) {
         if modified > since {
@@ -160,8 +181,8 @@ pub fn evaluate(method: Method, fields: &Conditions<'_>, current: &Validators<'_
         }
     }
     // 3. If-None-Match: false is 304 for GET/HEAD, else 412.
-    if !fields.if_none_match.is_empty() {
-        if matches_list(&fields.if_none_match, current.etag, Comparison::Weak) {
+    if !if_none_match.is_empty() {
+        if matches_list(&if_none_match, current.etag, Comparison::Weak) {
             return if get_or_head {
                 Decision::NotModified
             } else {
@@ -171,7 +192,7 @@ pub fn evaluate(method: Method, fields: &Conditions<'_>, current: &Validators<'_
     // 4. Otherwise, for GET/HEAD, If-Modified-Since: false is 304.
     } else if get_or_head {
         if let (Some(since), Some(modified)) = (
-            single_date(&fields.if_modified_since),
+            single_date(&fields.lines(Field::IfModifiedSince)),
             current.last_modified,
         ) {
             if modified <= since {
@@ -182,9 +203,8 @@ pub fn evaluate(method: Method, fields: &Conditions<'_>, current: &Validators<'_
     // 5. GET with Range (and If-Range): the Range applies only if If-Range matches.
     // (RFC 9110 §14.2: GET is the only method with range handling, so HEAD's
     // Range is ignored.)
-    let use_range = method == Method::Get
-        && fields.range
-        && (fields.if_range.is_empty() || if_range_matches(&fields.if_range, current));
+    let if_range = fields.lines(Field::IfRange);
+    let use_range = ranged && (if_range.is_empty() || if_range_matches(&if_range, current));
     Decision::Proceed { use_range }
 }
 

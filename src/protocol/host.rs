@@ -29,11 +29,32 @@ use std::net::Ipv6Addr;
 /// own to be valid. An empty value is valid: a client sends `Host:` with nothing
 /// when the target URI has no authority (RFC 9112 §3.2).
 pub fn is_valid_host(value: &[u8]) -> bool {
-    let (host, port) = match split_port(value) {
-        Some(parts) => parts,
-        None => return false,
-    };
-    port.iter().all(u8::is_ascii_digit) && is_uri_host(host)
+    if value.first() == Some(&b'[') {
+        return match split_port(value) {
+            Some((host, port)) => port.iter().all(u8::is_ascii_digit) && is_uri_host(host),
+            None => false,
+        };
+    }
+    // A reg-name, then perhaps a port, in one pass: every request has a Host, so
+    // this runs per request.
+    let mut bytes = value.iter();
+    while let Some(&b) = bytes.next() {
+        if REG_NAME[usize::from(b)] {
+            continue;
+        }
+        match b {
+            b':' => return bytes.all(u8::is_ascii_digit),
+            // pct-encoded = "%" HEXDIG HEXDIG
+            b'%' => {
+                let hex = |d: Option<&u8>| d.is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(bytes.next()) && hex(bytes.next())) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// The authority of an `http` or `https` absolute-form target (RFC 9110 §4.2.1,
@@ -96,34 +117,47 @@ fn is_ipv_future(text: &[u8]) -> bool {
 }
 
 /// `reg-name = *( unreserved / pct-encoded / sub-delims )`, without the comma (see
-/// the module comment).
+/// the module comment). Every request has a Host, so this runs per request: one
+/// table lookup per byte, the `%` escapes aside.
 fn is_reg_name(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
-        match text[i] {
-            b'%' => {
-                // pct-encoded = "%" HEXDIG HEXDIG
-                let hex = text.get(i + 1..i + 3);
-                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    return false;
-                }
-                i += 3;
+        let b = text[i];
+        if REG_NAME[usize::from(b)] {
+            i += 1;
+        } else if b == b'%' {
+            // pct-encoded = "%" HEXDIG HEXDIG
+            let hex = text.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
             }
-            b',' => return false,
-            b if is_unreserved(b) || is_sub_delim(b) => i += 1,
-            _ => return false,
+            i += 3;
+        } else {
+            return false;
         }
     }
     true
 }
 
+/// The bytes a reg-name holds as themselves: unreserved and sub-delims, no comma.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte != b',' && (is_unreserved(byte) || is_sub_delim(byte));
+        b += 1;
+    }
+    table
+};
+
 /// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"`.
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// `sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="`.
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -113,6 +113,9 @@ pub struct RequestHead {
     pub client_wants_close: bool,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// A field named `If-...` or `Range` was sent: only then do the routes look for
+    /// preconditions and ranges (`protocol::conditional`), so most requests skip it.
+    pub may_be_conditional: bool,
     head: Vec<u8>,
     method_range: Range<usize>,
     target: Range<usize>,
@@ -253,6 +256,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
             framing,
             client_wants_close,
             expect_continue: fields.expect_continue && version == Version::Http11,
+            may_be_conditional: fields.conditional,
             head,
             method_range,
             target,
@@ -406,6 +410,8 @@ struct FieldSummary {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// A field named `If-...` or `Range`.
+    conditional: bool,
 }
 
 impl FieldSummary {
@@ -449,6 +455,12 @@ impl FieldSummary {
                     return Err(Reject::UnsupportedExpectation);
                 }
             }
+        } else {
+            let name = name.as_bytes();
+            self.conditional |= name
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"))
+                || name.eq_ignore_ascii_case(b"range");
         }
         Ok(())
     }
@@ -656,6 +668,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn conditional_and_range_fields_are_noticed() {
+        for (field, noticed) in [
+            ("If-None-Match: \"a\"", true),
+            ("if-modified-since: x", true),
+            ("IF-RANGE: x", true),
+            ("If-Anything: x", true),
+            ("Range: bytes=0-1", true),
+            ("range: x", true),
+            ("X-If-None-Match: x", false),
+            ("Ranges: x", false),
+            ("If: x", false),
+            ("Accept: */*", false),
+        ] {
+            let head = complete(&format!("GET / HTTP/1.1\r\nHost: h\r\n{field}\r\n\r\n"));
+            assert_eq!(head.may_be_conditional, noticed, "{field}");
+        }
+        assert!(!complete("GET / HTTP/1.1\r\nHost: h\r\n\r\n").may_be_conditional);
     }
 
     #[test]

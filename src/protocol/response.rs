@@ -465,6 +465,7 @@ pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'
     }
 }
 
+#[inline]
 fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     // Writing to a Vec cannot fail.
     let _ = out.write_all(name.as_bytes());

@@ -28,6 +28,9 @@ const INDEX_HTML: &str = include_str!("index.html");
 /// date condition and every `If-None-Match` tag list lets the request through. The
 /// same as nginx answers for a response without an ETag. `None`: go on.
 pub fn preconditions(req: &Request) -> Option<Response> {
+    if !req.may_be_conditional {
+        return None;
+    }
     let fields = Conditions::of(&req.head);
     if fields.is_empty() {
         return None;

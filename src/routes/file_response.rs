@@ -108,17 +108,22 @@ pub enum Contents<'a> {
 /// The response for a regular file: 200, 206, 304, 412 or 416.
 pub fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Response {
     let len = facts.len;
-    let use_range =
-        match conditional::evaluate(req.method, &Conditions::of(&req.head), &facts.validators()) {
-            Decision::NotModified => return facts.with_validators(Response::empty(304)),
-            Decision::PreconditionFailed => {
-                return Response::error(
-                    412,
-                    "a precondition (If-Match, If-Unmodified-Since or If-None-Match) does not hold",
-                )
-            }
-            Decision::Proceed { use_range } => use_range,
-        };
+    // Most requests carry no precondition and no Range: decided without a look.
+    let decision = if req.may_be_conditional {
+        conditional::evaluate(req.method, &Conditions::of(&req.head), &facts.validators())
+    } else {
+        Decision::Proceed { use_range: false }
+    };
+    let use_range = match decision {
+        Decision::NotModified => return facts.with_validators(Response::empty(304)),
+        Decision::PreconditionFailed => {
+            return Response::error(
+                412,
+                "a precondition (If-Match, If-Unmodified-Since or If-None-Match) does not hold",
+            )
+        }
+        Decision::Proceed { use_range } => use_range,
+    };
     let plan = match req.header("Range") {
         Some(value) if use_range => range::plan(value, len),
         _ => RangePlan::Whole,
