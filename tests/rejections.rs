@@ -156,6 +156,13 @@ const CASES: &[Case] = &[
         why: "RFC 9112 §6.1: a coding we do not implement is 501",
     },
     Case {
+        name: "transfer_encoding_chunked_with_parameter",
+        raw: Raw::Bytes(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked;x=1\r\n\r\n0\r\n\r\n"),
+        status: 400,
+        says: "chunked",
+        why: "chunked defines no parameters: not the chunked coding, so the final one is not chunked",
+    },
+    Case {
         name: "transfer_encoding_on_http10",
         raw: Raw::Bytes(b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
         status: 400,
