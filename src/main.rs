@@ -33,11 +33,12 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = ModelArg::Reactor)]
     model: ModelArg,
 
-    /// Reactor loops to run, each one thread with its own listener on the same port
-    /// (SO_REUSEPORT), like nginx's worker processes. Reactor model only.
-    #[arg(long, default_value_t = 1, value_name = "N",
+    /// Reactor model: loops to run, each one thread with its own listener on the same
+    /// port (SO_REUSEPORT), like nginx's worker processes; default 1. Pool model:
+    /// worker threads; default the number of CPUs this process may run on.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
-    workers: u16,
+    workers: Option<u16>,
 
     /// Answer every request with `Connection: close` (the tutorial's behaviour).
     #[arg(long)]
@@ -102,6 +103,8 @@ enum ModelArg {
     Threaded,
     /// One connection at a time.
     Iterative,
+    /// A fixed pool of --workers threads fed from a bounded queue.
+    Pool,
 }
 
 impl From<ModelArg> for Model {
@@ -110,6 +113,7 @@ impl From<ModelArg> for Model {
             ModelArg::Reactor => Model::Reactor,
             ModelArg::Threaded => Model::Threaded,
             ModelArg::Iterative => Model::Iterative,
+            ModelArg::Pool => Model::Pool,
         }
     }
 }
@@ -133,12 +137,18 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         ),
         None => None,
     };
-    if cli.workers > 1 && !matches!(cli.model, ModelArg::Reactor) {
-        return Err(format!(
-            "--workers applies to the reactor model only (the {} model has its own way to use cores)",
-            Model::from(cli.model)
-        ));
-    }
+    let model = Model::from(cli.model);
+    let workers = match (model, cli.workers) {
+        (Model::Threaded | Model::Iterative, Some(n)) if n > 1 => {
+            return Err(format!(
+                "--workers applies to the reactor and pool models only (the {model} model has its own way to use cores)"
+            ))
+        }
+        (_, Some(n)) => usize::from(n),
+        // One worker per core it may run on (`taskset` and cgroup quotas count).
+        (Model::Pool, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        (_, None) => 1,
+    };
     if cli.max_head > MAX_HEAD_LIMIT || cli.max_request_line > MAX_HEAD_LIMIT {
         return Err("--max-head and --max-request-line must be at most 64 MiB".into());
     }
@@ -148,7 +158,7 @@ fn config_from(cli: Cli) -> Result<Config, String> {
     Ok(Config {
         addr: SocketAddr::new(cli.bind, cli.port),
         root,
-        model: cli.model.into(),
+        model,
         limits: Limits {
             max_request_line: cli.max_request_line,
             max_head: cli.max_head,
@@ -165,7 +175,7 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         },
         keep_alive: !cli.no_keep_alive,
         max_connections: cli.max_connections,
-        workers: usize::from(cli.workers),
+        workers,
         drain_timeout: cli.drain_timeout,
         stats_interval: cli.stats_interval,
         file_cache_ttl: cli.file_cache_ttl,
@@ -191,7 +201,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listeners = match reactor::server::bind_all(config.addr, config.workers) {
+    let listeners = match reactor::server::bind_all(config.addr, config.listeners()) {
         Ok(listeners) => listeners,
         Err(e) => {
             eprintln!("reactor: cannot listen on {}: {e}", config.addr);
