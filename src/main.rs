@@ -37,7 +37,7 @@ struct Cli {
     /// port (SO_REUSEPORT), like nginx's worker processes; default 1. Pool model:
     /// worker threads; default the number of CPUs this process may run on.
     #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
+          value_parser = clap::value_parser!(u16).range(1..=MAX_POOL_WORKERS))]
     workers: Option<u16>,
 
     /// Answer every request with `Connection: close` (the tutorial's behaviour).
@@ -118,6 +118,13 @@ impl From<ModelArg> for Model {
     }
 }
 
+/// Most reactor loops: each has its own listener and poller, and a machine with more
+/// cores than this is rare.
+const MAX_REACTOR_WORKERS: u16 = 256;
+/// Most pool workers: enough for a pool with a thread per client at the experiment's
+/// 10 000 clients; each reserves a 256 KiB stack.
+const MAX_POOL_WORKERS: i64 = 16_384;
+
 /// Heads are kept whole in memory and indexed with 32-bit offsets: far more than any
 /// real request needs, and a typo cannot ask for gigabytes.
 const MAX_HEAD_LIMIT: usize = 64 * 1024 * 1024;
@@ -142,6 +149,11 @@ fn config_from(cli: Cli) -> Result<Config, String> {
         (Model::Threaded | Model::Iterative, Some(n)) if n > 1 => {
             return Err(format!(
                 "--workers applies to the reactor and pool models only (the {model} model has its own way to use cores)"
+            ))
+        }
+        (Model::Reactor, Some(n)) if n > MAX_REACTOR_WORKERS => {
+            return Err(format!(
+                "--workers for the reactor model is at most {MAX_REACTOR_WORKERS}"
             ))
         }
         (_, Some(n)) => usize::from(n),

@@ -129,6 +129,10 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listener"));
     };
     let addr = first.local_addr()?;
+    let pool = match app.config.model {
+        Model::Pool => Some(pool::Pool::start(&app, &shutdown)?),
+        _ => None,
+    };
     let workers = match app.config.model {
         Model::Reactor if listeners.len() > 1 => format!(", {} workers", listeners.len()),
         Model::Pool => format!(", {} workers", app.config.workers),
@@ -153,7 +157,10 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
         Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
         Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
-        Model::Pool => pool::run(listeners.remove(0), app, shutdown),
+        Model::Pool => match pool {
+            Some(pool) => pool.run(listeners.remove(0), shutdown),
+            None => Err(io::Error::other("the pool's workers were not started")),
+        },
     }
 }
 

@@ -114,73 +114,93 @@ impl Queue {
     }
 }
 
-/// Starts the workers, accepts until a shutdown signal, then waits (up to the drain
-/// deadline) for the workers to finish the served and the queued connections.
-pub fn run(
-    listener: std::net::TcpListener,
+/// The workers, started and waiting for connections.
+pub struct Pool {
     app: Arc<App>,
-    mut shutdown: Shutdown,
-) -> io::Result<()> {
-    app.stats.thread_started(); // the accepting thread
-    let flag = shutdown.flag();
-    let queue = Arc::new(Queue::default());
-    let workers = app.config.workers.max(1);
-    let handles = (0..workers)
-        .map(|index| spawn_worker(index, &app, &queue, &flag))
-        .collect::<io::Result<Vec<_>>>()?;
+    queue: Arc<Queue>,
+    handles: Vec<JoinHandle<()>>,
+}
 
-    let max = app.config.max_connections as u64;
-    let mut next_id = 0usize;
-    let mut warned_busy = false;
-    let accepted = blocking::accept_until_shutdown(
-        listener,
-        &app.stats,
-        &mut shutdown,
-        || app.stats.connections_open() < max,
-        |stream, peer| {
-            next_id += 1;
-            let id = next_id;
-            Stats::bump(&app.stats.connections_accepted);
-            if let Some(queued) = queue.push(Job { stream, peer, id }) {
-                // Once: under steady load every connection may queue, and the log
-                // must not grow with the load. Each connection's wait is at debug.
-                if !warned_busy {
-                    warned_busy = true;
-                    log::warn!(
-                        "all {workers} pool workers are busy; new connections wait in the \
-                         queue until a worker's connection closes (keep-alive clients hold \
-                         theirs until --idle-timeout)"
-                    );
+impl Pool {
+    /// Starts `--workers` threads, each waiting for a connection. The server starts
+    /// them before it prints its start-up line, so a client that connects once it
+    /// is printed finds them running (10 000 of them take a second to start).
+    pub fn start(app: &Arc<App>, shutdown: &Shutdown) -> io::Result<Self> {
+        let queue = Arc::new(Queue::default());
+        let flag = shutdown.flag();
+        let handles = (0..app.config.workers.max(1))
+            .map(|index| spawn_worker(index, app, &queue, &flag))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Self {
+            app: Arc::clone(app),
+            queue,
+            handles,
+        })
+    }
+
+    /// Accepts until a shutdown signal, then waits (up to the drain deadline) for the
+    /// workers to finish the served and the queued connections.
+    pub fn run(self, listener: std::net::TcpListener, mut shutdown: Shutdown) -> io::Result<()> {
+        let Self {
+            app,
+            queue,
+            handles,
+        } = self;
+        app.stats.thread_started(); // the accepting thread
+        let workers = handles.len();
+        let max = app.config.max_connections as u64;
+        let mut next_id = 0usize;
+        let mut warned_busy = false;
+        let accepted = blocking::accept_until_shutdown(
+            listener,
+            &app.stats,
+            &mut shutdown,
+            || app.stats.connections_open() < max,
+            |stream, peer| {
+                next_id += 1;
+                let id = next_id;
+                Stats::bump(&app.stats.connections_accepted);
+                if let Some(queued) = queue.push(Job { stream, peer, id }) {
+                    // Once: under steady load every connection may queue, and the log
+                    // must not grow with the load. Each connection's wait is at debug.
+                    if !warned_busy {
+                        warned_busy = true;
+                        log::warn!(
+                            "all {workers} pool workers are busy; new connections wait in the \
+                             queue until a worker's connection closes (keep-alive clients hold \
+                             theirs until --idle-timeout)"
+                        );
+                    }
+                    log::debug!("conn {id}: accepted {peer}; queued behind {queued} waiting");
                 }
-                log::debug!("conn {id}: accepted {peer}; queued behind {queued} waiting");
-            }
-        },
-    );
-    let (queued, idle) = queue.close();
-    accepted?;
+            },
+        );
+        let (queued, idle) = queue.close();
+        accepted?;
 
-    log::info!(
-        "shutting down: {} connections being served and {queued} queued to finish (at most {:?})",
-        workers - idle.min(workers),
-        app.config.drain_timeout
-    );
-    let deadline = Instant::now() + app.config.drain_timeout;
-    while handles.iter().any(|h| !h.is_finished()) {
-        if Instant::now() >= deadline {
-            let busy = handles.iter().filter(|h| !h.is_finished()).count();
-            log::warn!(
-                "drain deadline passed; {busy} workers still serving, {} connections left unserved",
-                queue.lock().jobs.len()
-            );
-            return Ok(());
+        log::info!(
+            "shutting down: {} connections being served and {queued} queued to finish (at most {:?})",
+            workers - idle.min(workers),
+            app.config.drain_timeout
+        );
+        let deadline = Instant::now() + app.config.drain_timeout;
+        while handles.iter().any(|h| !h.is_finished()) {
+            if Instant::now() >= deadline {
+                let busy = handles.iter().filter(|h| !h.is_finished()).count();
+                log::warn!(
+                    "drain deadline passed; {busy} workers still serving, {} connections left unserved",
+                    queue.lock().jobs.len()
+                );
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(10));
         }
-        thread::sleep(Duration::from_millis(10));
+        for handle in handles {
+            let _ = handle.join();
+        }
+        log::info!("all connections finished; exiting");
+        Ok(())
     }
-    for handle in handles {
-        let _ = handle.join();
-    }
-    log::info!("all connections finished; exiting");
-    Ok(())
 }
 
 /// One worker: take a connection, serve it to its end, repeat until the queue closes.
