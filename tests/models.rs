@@ -174,6 +174,47 @@ fn idle_keep_alive_clients_pin_every_pool_worker_until_the_idle_timeout() {
     );
 }
 
+/// A queued connection's header timeout runs while it waits: once a worker is free,
+/// the ones that sent nothing in that time are closed at once, one after another (not
+/// a header timeout each), and one whose request did arrive is answered.
+#[test]
+fn a_queued_connection_s_header_timeout_runs_while_it_waits() {
+    let server = Server::start(
+        "pool",
+        &[
+            "--workers",
+            "1",
+            "--header-timeout",
+            "1s",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    let mut pinned = server.client();
+    assert_eq!(pinned.request(&get("/hello", &[])).status, 200);
+    let mut silent: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    let mut asking = server.client();
+    asking.send(&get("/hello", &["X-Request-Id: waited"]));
+    // The pinned connection holds the worker until its idle timeout (2 s), by when
+    // every queued connection is past its 1 s header timeout.
+    pinned.set_read_timeout(Duration::from_secs(6));
+    pinned.expect_close();
+    let freed = Instant::now();
+    for client in &mut silent {
+        client.set_read_timeout(Duration::from_secs(6));
+        client.expect_close();
+    }
+    let all_closed = freed.elapsed();
+    assert!(
+        all_closed < Duration::from_millis(900),
+        "five expired connections took {all_closed:?} to close after the worker was free"
+    );
+    asking.set_read_timeout(Duration::from_secs(6));
+    let r = asking.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("waited"));
+}
+
 /// However many clients come, the pool runs its N workers and the accepting thread:
 /// 50 connections at once on two workers are all answered, two at a time.
 #[test]

@@ -31,18 +31,21 @@ const BUFFER_SIZE: usize = 16 * 1024;
 /// are shallow, so 256 KiB is plenty and keeps thousands of threads affordable.
 pub const THREAD_STACK: usize = 256 * 1024;
 
-/// Serves one connection until it closes. I/O errors end this connection only.
+/// Serves one connection, accepted at `accepted`, until it closes. Its timeouts
+/// run from `accepted`, however long it waited for this thread. I/O errors end this
+/// connection only.
 pub fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     app: &App,
     id: usize,
+    accepted: Instant,
     shutdown: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     let mut dates = DateCache::new();
-    let mut conn = app.new_connection(peer, id, Instant::now());
+    let mut conn = app.new_connection(peer, id, accepted);
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut told_shutdown = false;
     stream.set_write_timeout(Some(WRITE_SLICE))?;

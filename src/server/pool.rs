@@ -18,8 +18,11 @@
 //! fewer than that many connections are open (being served or queued), as in the
 //! threaded model. When the queue is full, accepting pauses and further clients wait
 //! in the kernel's listen backlog; nothing is refused. A queued connection costs a
-//! descriptor and a queue slot, and no timeout runs while it waits: its header and
-//! idle timeouts start when a worker takes it.
+//! descriptor and a queue slot. Its header timeout runs from when it was accepted, not
+//! from when a worker takes it: one that sent nothing in that time is closed as soon
+//! as a worker reaches it, so a flood of idle connections drains at the speed the
+//! workers can close them, not one header timeout per worker each (a request that did
+//! arrive is read and answered, however long it waited).
 //!
 //! **Shutdown** (SIGINT/SIGTERM): accepting stops, the workers finish the connections
 //! they serve (an idle keep-alive one closes within 100 ms), then serve the queued
@@ -48,6 +51,9 @@ struct Job {
     stream: TcpStream,
     peer: SocketAddr,
     id: usize,
+    /// When it was accepted: its timeouts run from here, not from when a worker
+    /// takes it.
+    accepted: Instant,
 }
 
 /// The queue between the accepting thread and the workers. Its bound is enforced by
@@ -160,7 +166,13 @@ impl Pool {
                 next_id += 1;
                 let id = next_id;
                 Stats::bump(&app.stats.connections_accepted);
-                if let Some(queued) = queue.push(Job { stream, peer, id }) {
+                let job = Job {
+                    stream,
+                    peer,
+                    id,
+                    accepted: Instant::now(),
+                };
+                if let Some(queued) = queue.push(job) {
                     // Once: under steady load every connection may queue, and the log
                     // must not grow with the load. Each connection's wait is at debug.
                     if !warned_busy {
@@ -218,11 +230,17 @@ fn spawn_worker(
         .name(format!("pool-{index}"))
         .stack_size(blocking::THREAD_STACK)
         .spawn(move || {
-            while let Some(Job { stream, peer, id }) = queue.take() {
+            while let Some(Job {
+                stream,
+                peer,
+                id,
+                accepted,
+            }) = queue.take()
+            {
                 // A panic must not shrink the pool for good: the connection is
                 // lost, the worker goes on.
                 let served = panic::catch_unwind(AssertUnwindSafe(|| {
-                    blocking::serve(stream, peer, &app, id, &flag)
+                    blocking::serve(stream, peer, &app, id, accepted, &flag)
                 }));
                 match served {
                     Ok(Ok(())) => {}
@@ -248,6 +266,7 @@ mod tests {
             peer: stream.local_addr().unwrap(),
             stream,
             id,
+            accepted: Instant::now(),
         }
     }
 

@@ -37,6 +37,7 @@ pub fn run(
         |stream, peer| {
             next_id += 1;
             let id = next_id;
+            let accepted = Instant::now();
             let stats = Arc::clone(&app.stats);
             let app = Arc::clone(&app);
             let flag = Arc::clone(&flag);
@@ -46,7 +47,7 @@ pub fn run(
                 .name(format!("conn-{id}"))
                 .stack_size(blocking::THREAD_STACK)
                 .spawn(move || {
-                    if let Err(e) = blocking::serve(stream, peer, &app, id, &flag) {
+                    if let Err(e) = blocking::serve(stream, peer, &app, id, accepted, &flag) {
                         log::debug!("conn {id}: {e}");
                     }
                     Stats::bump(&app.stats.connections_closed);
