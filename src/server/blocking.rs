@@ -135,6 +135,24 @@ pub fn serve(
             .deadline()
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(SHUTDOWN_CHECK);
+        if until_deadline.is_zero() {
+            // Already late (a connection that waited in the pool's queue past its
+            // header timeout): take what has arrived without waiting for more, and
+            // let the core judge the rest. Every expiry moves the core on, and the
+            // bytes cannot postpone one that is due, so this cannot repeat for long.
+            let now = dates.now(Instant::now(), SystemTime::now());
+            match read_arrived(&stream, &mut buf) {
+                Ok(0) => conn.handle_eof(&now),
+                Ok(n) => {
+                    Stats::add(&app.stats.bytes_in, n as u64);
+                    conn.handle_bytes(&buf[..n], &now);
+                    conn.handle_timeout(&now);
+                }
+                Err(e) if timed_out(&e) || interrupted(&e) => conn.handle_timeout(&now),
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
         let wait = until_deadline.clamp(Duration::from_millis(1), SHUTDOWN_CHECK);
         if wait != read_timeout {
             stream.set_read_timeout(Some(wait))?;
