@@ -54,6 +54,16 @@ impl Model {
         }
     }
 
+    /// How many connections it serves at once, when that is a fixed number: one for
+    /// the iterative server, its workers for a pool. The others hold them all.
+    pub fn serves_at_once(&self) -> Option<usize> {
+        match self {
+            Model::Iterative => Some(1),
+            Model::Pool { workers } => Some(*workers),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Model::Reactor => "reactor",
