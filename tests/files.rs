@@ -133,9 +133,32 @@ fn make_fixture(dir: &Path, root: &Path) {
     symlink(dir.join("outside/secret.txt"), root.join("link-out")).unwrap();
     symlink("../outside", root.join("dir-out")).unwrap();
     symlink("notes.txt", root.join("link-in.txt")).unwrap();
+    // Written an hour ago, as a served site's files usually were: their validators
+    // are strong (a file changed within the last two seconds gets a weak ETag).
+    for file in [
+        "index.html",
+        "sub/file.txt",
+        "style.css",
+        "notes.txt",
+        "page.html",
+        "pixel.png",
+        "hello",
+        "big.bin",
+    ] {
+        age(&root.join(file), Duration::from_secs(3600));
+    }
     let fifo = std::ffi::CString::new(root.join("fifo").into_os_string().into_vec()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// Sets `path`'s mtime `ago` in the past.
+fn age(path: &Path, ago: Duration) {
+    fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now() - ago))
+        .unwrap_or_else(|e| panic!("aging {}: {e}", path.display()));
 }
 
 fn big_content() -> Vec<u8> {
@@ -279,7 +302,9 @@ fn unsatisfiable_range_is_416() {
             "{range}"
         );
     }
-    for ignored in ["bytes=0-1,5-6", "bytes=abc", "lines=1-2"] {
+    // Syntax errors, other units and more than 16 ranges ignore the field.
+    let seventeen = format!("bytes={}", vec!["0-0"; 17].join(","));
+    for ignored in ["bytes=abc", "lines=1-2", seventeen.as_str()] {
         let reply = server.get("GET", "/notes.txt", &[&format!("Range: {ignored}")]);
         assert_eq!((reply.status, reply.text().as_str()), (200, "plain text"));
     }
@@ -305,12 +330,13 @@ fn if_modified_since_gives_304() {
     assert_eq!(server.get("GET", "/notes.txt", &[old]).status, 200);
     let garbage = "If-Modified-Since: not a date";
     assert_eq!(server.get("GET", "/notes.txt", &[garbage]).status, 200);
-    // A file touched after the date is modified.
-    let later = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
-    fs::write(server.root().join("notes.txt"), "plain text").unwrap();
+    // A file written after the date is modified (one not asked for before, so no
+    // cached copy of an older version answers within the cache's TTL).
+    let later = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(1800));
+    fs::write(server.root().join("touched.txt"), "plain text").unwrap();
     let touched = server.get(
         "GET",
-        "/notes.txt",
+        "/touched.txt",
         &[&format!("If-Modified-Since: {later}")],
     );
     assert_eq!(touched.status, 200);

@@ -426,6 +426,18 @@ const REJECTIONS: &[(&str, &str, u16)] = &[
         "GET / HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n",
         417,
     ),
+    (
+        "Host with userinfo",
+        "GET / HTTP/1.1\r\nHost: u@t\r\n\r\n",
+        400,
+    ),
+    ("Host list", "GET / HTTP/1.1\r\nHost: a,b\r\n\r\n", 400),
+    ("Host bad port", "GET / HTTP/1.1\r\nHost: t:x\r\n\r\n", 400),
+    (
+        "absolute-form with userinfo",
+        "GET http://u@t/ HTTP/1.1\r\nHost: t\r\n\r\n",
+        400,
+    ),
 ];
 
 #[test]

@@ -29,7 +29,7 @@ use super::body::{BodyDecoder, BodyFraming, BodyLimits};
 use super::date::Now;
 use super::reject::Reject;
 use super::request::{parse_head, Method, Parsed, RequestHead, Version};
-use super::response::{self, BodyOut, FileBody, Framing, Response};
+use super::response::{self, BodyOut, FileOut, Framing, Response};
 use crate::config::{Limits, Timeouts};
 use crate::stats::Stats;
 
@@ -186,7 +186,8 @@ pub struct Connection {
     ready: VecDeque<Request>,
     out: Vec<u8>,
     out_pos: usize,
-    file: Option<FileBody>,
+    /// The file part of the response being sent, once the bytes before it are.
+    file: Option<FileOut>,
     next_seq: u64,
     requests_started: u64,
     peer_eof: bool,
@@ -321,10 +322,9 @@ impl Connection {
                 self.out_pos = 0;
             }
         } else if let Some(file) = &mut self.file {
-            let n = (n as u64).min(file.len);
-            file.offset += n;
-            file.len -= n;
-            if file.len == 0 {
+            // The bytes that follow this range (a multipart delimiter) go into
+            // `out`, which is empty while a file range is being sent.
+            if !file.advance(n as u64, &mut self.out) {
                 self.file = None;
             }
         }
@@ -392,9 +392,9 @@ impl Connection {
             Some(Output::Bytes(&self.out[self.out_pos..]))
         } else {
             self.file.as_ref().map(|f| Output::File {
-                file: &f.file,
-                offset: f.offset,
-                len: f.len,
+                file: f.file(),
+                offset: f.offset(),
+                len: f.remaining(),
             })
         }
     }

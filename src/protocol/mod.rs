@@ -11,8 +11,11 @@
 //! thread and a unit test drive a [`Connection`] the same way.
 
 pub mod body;
+pub mod conditional;
 pub mod connection;
 pub mod date;
+pub mod host;
+pub mod range;
 pub mod reject;
 pub mod request;
 pub mod response;
@@ -21,4 +24,4 @@ pub use connection::{Connection, Output, Phase, Request, Settings};
 pub use date::{DateCache, Now};
 pub use reject::Reject;
 pub use request::{Method, RequestHead, Version};
-pub use response::{Body, FileBody, HeaderValue, Response, SharedBytes};
+pub use response::{Body, FileBody, HeaderValue, PartsBody, Piece, Response, SharedBytes};

@@ -24,6 +24,11 @@ pub enum Reject {
     MissingHost,
     /// More than one Host field.
     RepeatedHost,
+    /// A Host value that is not `uri-host [ ":" port ]` (see `protocol::host`).
+    InvalidHost,
+    /// An absolute-form target whose authority is empty, has userinfo or is not a
+    /// valid host and port (RFC 9110 §4.2.1, §4.2.4).
+    InvalidTargetAuthority,
     /// A Content-Length that is not a plain decimal number (sign, space, overflow...).
     InvalidContentLength,
     /// Several Content-Length values that differ.
@@ -75,6 +80,8 @@ impl Reject {
             Self::UnsupportedVersion => "only HTTP/1.0 and HTTP/1.1 are supported",
             Self::MissingHost => "HTTP/1.1 request without Host",
             Self::RepeatedHost => "more than one Host field",
+            Self::InvalidHost => "invalid Host field value",
+            Self::InvalidTargetAuthority => "invalid host in the request target",
             Self::InvalidContentLength => "invalid Content-Length",
             Self::ConflictingContentLength => "conflicting Content-Length values",
             Self::LengthWithTransferEncoding => "both Content-Length and Transfer-Encoding",

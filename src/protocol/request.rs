@@ -10,6 +10,7 @@ use std::ops::Range;
 use smallvec::SmallVec;
 
 use super::body::BodyFraming;
+use super::host;
 use super::reject::Reject;
 use crate::config::Limits;
 
@@ -112,6 +113,9 @@ pub struct RequestHead {
     pub client_wants_close: bool,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// A field named `If-...` or `Range` was sent: only then do the routes look for
+    /// preconditions and ranges (`protocol::conditional`), so most requests skip it.
+    pub may_be_conditional: bool,
     head: Vec<u8>,
     method_range: Range<usize>,
     target: Range<usize>,
@@ -213,6 +217,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let target_str = req.path.unwrap_or("");
     let target = range_of(target_str.as_bytes());
     let path = path_of(target_str).map(|p| range_of(p.as_bytes()));
+    if target_authority(target_str).is_some_and(|a| !host::is_valid_target_authority(a.as_bytes()))
+    {
+        return Err(Reject::InvalidTargetAuthority);
+    }
     let version = if req.version == Some(0) {
         Version::Http10
     } else {
@@ -248,6 +256,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
             framing,
             client_wants_close,
             expect_continue: fields.expect_continue && version == Version::Http11,
+            may_be_conditional: fields.conditional,
             head,
             method_range,
             target,
@@ -281,6 +290,16 @@ fn path_of(target: &str) -> Option<&str> {
             None => without_scheme,
         },
     )
+}
+
+/// The authority of an absolute-form target (`http://host:port/p` gives `host:port`),
+/// `None` for every other form.
+fn target_authority(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let rest = &target[target.find("://")? + 3..];
+    Some(&rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
 }
 
 /// The part of `buf` a verdict may depend on, and the limit broken past it.
@@ -391,12 +410,17 @@ struct FieldSummary {
     close: bool,
     keep_alive: bool,
     expect_continue: bool,
+    /// A field named `If-...` or `Range`.
+    conditional: bool,
 }
 
 impl FieldSummary {
     fn note(&mut self, name: &str, value: &[u8]) -> Result<(), Reject> {
         if name.eq_ignore_ascii_case("host") {
             self.hosts += 1;
+            if !host::is_valid_host(trim_ows(value)) {
+                return Err(Reject::InvalidHost);
+            }
         } else if name.eq_ignore_ascii_case("content-length") {
             // RFC 9110 §8.6: a list of identical values may be treated as one value.
             for item in value.split(|&b| b == b',') {
@@ -422,11 +446,21 @@ impl FieldSummary {
                 self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("expect") {
-            if trim_ows(value).eq_ignore_ascii_case(b"100-continue") {
-                self.expect_continue = true;
-            } else {
-                return Err(Reject::UnsupportedExpectation);
+            // `Expect = #expectation` (RFC 9110 §10.1.1), case-insensitive; empty list
+            // members are ignored (§5.6.1). Anything but 100-continue gets 417.
+            for member in value.split(|&b| b == b',').map(trim_ows) {
+                if member.eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                } else if !member.is_empty() {
+                    return Err(Reject::UnsupportedExpectation);
+                }
             }
+        } else {
+            let name = name.as_bytes();
+            self.conditional |= name
+                .get(..3)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"))
+                || name.eq_ignore_ascii_case(b"range");
         }
         Ok(())
     }
@@ -634,6 +668,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn conditional_and_range_fields_are_noticed() {
+        for (field, noticed) in [
+            ("If-None-Match: \"a\"", true),
+            ("if-modified-since: x", true),
+            ("IF-RANGE: x", true),
+            ("If-Anything: x", true),
+            ("Range: bytes=0-1", true),
+            ("range: x", true),
+            ("X-If-None-Match: x", false),
+            ("Ranges: x", false),
+            ("If: x", false),
+            ("Accept: */*", false),
+        ] {
+            let head = complete(&format!("GET / HTTP/1.1\r\nHost: h\r\n{field}\r\n\r\n"));
+            assert_eq!(head.may_be_conditional, noticed, "{field}");
+        }
+        assert!(!complete("GET / HTTP/1.1\r\nHost: h\r\n\r\n").may_be_conditional);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Responses and their serialization.
 //!
 //! Rule: this file turns a [`Response`] into bytes and never reads a file: a
-//! [`Body::File`] range is handed to the I/O driver, which copies it to the socket
-//! (with `sendfile` where it can). Every response gets `Date`, `Server` and a
+//! [`Body::File`] range, and each file piece of a [`Body::Parts`], is handed to the
+//! I/O driver, which copies it to the socket (with `sendfile` where it can). Every response gets `Date`, `Server` and a
 //! `Content-Length` (this server always knows its body lengths, so it never needs
 //! chunked output), except where RFC 9110 forbids one (1xx, 204, 304).
 
@@ -25,6 +25,30 @@ pub struct FileBody {
     pub len: u64,
 }
 
+/// Bytes and ranges of one file, in order: a `multipart/byteranges` body whose
+/// file parts are sent like any file range, never read into memory.
+#[derive(Debug)]
+pub struct PartsBody {
+    pub file: File,
+    pub pieces: Vec<Piece>,
+}
+
+/// One piece of a [`PartsBody`].
+#[derive(Debug)]
+pub enum Piece {
+    Bytes(Vec<u8>),
+    File { offset: u64, len: u64 },
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(b) => b.len() as u64,
+            Self::File { len, .. } => *len,
+        }
+    }
+}
+
 /// A response body.
 #[derive(Debug, Default)]
 pub enum Body {
@@ -40,6 +64,8 @@ pub enum Body {
     Shared(SharedBytes),
     /// Part or all of a file, streamed by the driver.
     File(FileBody),
+    /// Bytes and file ranges in turn (several ranges of a large file).
+    Parts(PartsBody),
 }
 
 impl Body {
@@ -51,6 +77,7 @@ impl Body {
             Self::Bytes(b) => b.len() as u64,
             Self::Shared(b) => b.as_slice().len() as u64,
             Self::File(f) => f.len,
+            Self::Parts(p) => p.pieces.iter().map(Piece::len).sum(),
         }
     }
 
@@ -243,6 +270,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        412 => "Precondition Failed",
         413 => "Content Too Large",
         414 => "URI Too Long",
         416 => "Range Not Satisfiable",
@@ -331,8 +359,80 @@ pub fn write_head(out: &mut Vec<u8>, response: &Response, framing: &Framing<'_>)
 pub enum BodyOut {
     /// Nothing more to send.
     Done,
-    /// The file range must follow the head.
-    File(FileBody),
+    /// File ranges (and the bytes between them) must follow.
+    File(FileOut),
+}
+
+/// The file part of a body being sent: the current range, and what follows it.
+/// The connection shows the range to the driver as [`super::Output::File`]; when it
+/// is sent, [`FileOut::advance`] appends the bytes that follow to the output buffer
+/// and moves to the next range, so the driver only ever sees bytes or one range.
+#[derive(Debug)]
+pub struct FileOut {
+    file: File,
+    offset: u64,
+    len: u64,
+    rest: std::vec::IntoIter<Piece>,
+}
+
+impl FileOut {
+    /// Appends the leading byte pieces to `out` and stops at the first file range;
+    /// `None` when no file range is left.
+    fn start(file: File, mut rest: std::vec::IntoIter<Piece>, out: &mut Vec<u8>) -> Option<Self> {
+        let (offset, len) = next_range(&mut rest, out)?;
+        Some(Self {
+            file,
+            offset,
+            len,
+            rest,
+        })
+    }
+
+    /// The file being sent.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Where the current range starts now.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// What is left of the current range (never 0).
+    pub fn remaining(&self) -> u64 {
+        self.len
+    }
+
+    /// `n` bytes of the current range went out. When it is done, the bytes that
+    /// follow are appended to `out`; `false` once no file range is left.
+    pub fn advance(&mut self, n: u64, out: &mut Vec<u8>) -> bool {
+        let n = n.min(self.len);
+        self.offset += n;
+        self.len -= n;
+        if self.len > 0 {
+            return true;
+        }
+        match next_range(&mut self.rest, out) {
+            Some((offset, len)) => {
+                self.offset = offset;
+                self.len = len;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Appends byte pieces to `out` up to the next non-empty file range.
+fn next_range(pieces: &mut std::vec::IntoIter<Piece>, out: &mut Vec<u8>) -> Option<(u64, u64)> {
+    for piece in pieces {
+        match piece {
+            Piece::Bytes(bytes) => out.extend_from_slice(&bytes),
+            Piece::File { len: 0, .. } => {}
+            Piece::File { offset, len } => return Some((offset, len)),
+        }
+    }
+    None
 }
 
 /// Appends the whole response to `out`, except a file body, which is returned.
@@ -355,11 +455,17 @@ pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'
             out.extend_from_slice(bytes.as_slice());
             BodyOut::Done
         }
-        Body::File(file) if file.len == 0 => BodyOut::Done,
-        Body::File(file) => BodyOut::File(file),
+        Body::File(FileBody { file, offset, len }) => {
+            let range = vec![Piece::File { offset, len }];
+            FileOut::start(file, range.into_iter(), out).map_or(BodyOut::Done, BodyOut::File)
+        }
+        Body::Parts(PartsBody { file, pieces }) => {
+            FileOut::start(file, pieces.into_iter(), out).map_or(BodyOut::Done, BodyOut::File)
+        }
     }
 }
 
+#[inline]
 fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     // Writing to a Vec cannot fail.
     let _ = out.write_all(name.as_bytes());
@@ -436,5 +542,76 @@ mod tests {
             let text = serialize(Response::empty(status), false, false, None);
             assert!(!text.contains("Content-Length"), "{text}");
         }
+    }
+
+    /// A parts body: the bytes before the first range follow the head, each range
+    /// is shown alone, and the bytes after it are appended when it is sent.
+    #[test]
+    fn parts_bodies_interleave_bytes_and_ranges() {
+        // The core never reads the file; any open file will do.
+        let file = File::open("/dev/null").unwrap();
+        let pieces = vec![
+            Piece::Bytes(b"<a>".to_vec()),
+            Piece::File { offset: 10, len: 5 },
+            Piece::Bytes(b"<b>".to_vec()),
+            Piece::Bytes(b"<c>".to_vec()),
+            Piece::File { offset: 0, len: 0 },
+            Piece::File {
+                offset: 100,
+                len: 2,
+            },
+            Piece::Bytes(b"<end>".to_vec()),
+        ];
+        let body = Body::Parts(PartsBody { file, pieces });
+        assert_eq!(body.len(), 3 + 5 + 3 + 3 + 2 + 5);
+        let response = Response::with_body(206, "multipart/byteranges; boundary=x", body);
+        let now = DateCache::new().now(Instant::now(), UNIX_EPOCH);
+        let framing = Framing {
+            now: &now,
+            close: false,
+            confirm_keep_alive: false,
+            head_request: false,
+            request_id: None,
+        };
+        let mut out = Vec::new();
+        let BodyOut::File(mut stream) = write_response(&mut out, response, &framing) else {
+            panic!("a parts body with file ranges streams");
+        };
+        assert!(String::from_utf8_lossy(&out).contains("Content-Length: 21\r\n"));
+        assert!(out.ends_with(b"\r\n\r\n<a>"));
+        assert_eq!((stream.offset(), stream.remaining()), (10, 5));
+        out.clear();
+        assert!(stream.advance(3, &mut out));
+        assert_eq!((stream.offset(), stream.remaining(), out.len()), (13, 2, 0));
+        assert!(stream.advance(2, &mut out));
+        assert_eq!(out, b"<b><c>");
+        assert_eq!((stream.offset(), stream.remaining()), (100, 2));
+        out.clear();
+        assert!(!stream.advance(2, &mut out));
+        assert_eq!(out, b"<end>");
+    }
+
+    #[test]
+    fn an_empty_file_range_is_no_body() {
+        let file = File::open("/dev/null").unwrap();
+        let body = Body::File(FileBody {
+            file,
+            offset: 0,
+            len: 0,
+        });
+        let now = DateCache::new().now(Instant::now(), UNIX_EPOCH);
+        let framing = Framing {
+            now: &now,
+            close: false,
+            confirm_keep_alive: false,
+            head_request: false,
+            request_id: None,
+        };
+        let mut out = Vec::new();
+        let response = Response::with_body(200, "text/plain", body);
+        assert!(matches!(
+            write_response(&mut out, response, &framing),
+            BodyOut::Done
+        ));
     }
 }

@@ -9,6 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use super::{Ctx, Reply};
+use crate::protocol::conditional::{self, Conditions, Decision, Validators};
 use crate::protocol::{Request, Response};
 use crate::stats;
 
@@ -18,6 +19,28 @@ pub const MAX_DELAY_MS: u64 = 60_000;
 pub const MAX_SPIN_MS: u64 = 10_000;
 
 const INDEX_HTML: &str = include_str!("index.html");
+
+/// The built-in routes send no validators: `/stats` and `/echo` change with every
+/// request, and the others are too small for a 304 to save anything. Their
+/// preconditions are still evaluated (RFC 9110 §13.2.1: the answer would be 2xx),
+/// with nothing to compare against, so only a `*` or a list of tags decides:
+/// `If-None-Match: *` is 304 (412 for POST), `If-Match` with tags is 412, and every
+/// date condition and every `If-None-Match` tag list lets the request through. The
+/// same as nginx answers for a response without an ETag. `None`: go on.
+pub fn preconditions(req: &Request) -> Option<Response> {
+    if !req.may_be_conditional {
+        return None;
+    }
+    let fields = Conditions::of(&req.head);
+    if fields.is_empty() {
+        return None;
+    }
+    match conditional::evaluate(req.method, &fields, &Validators::default()) {
+        Decision::Proceed { .. } => None,
+        Decision::NotModified => Some(Response::empty(304)),
+        Decision::PreconditionFailed => Some(Response::error(412, "a precondition does not hold")),
+    }
+}
 
 /// `/`: what this server is, which model runs it, and links to the routes.
 pub fn index(ctx: &Ctx<'_>) -> Response {

@@ -15,11 +15,12 @@
 //! at most [`MAX_TOTAL`] bytes and [`MAX_ENTRIES`] entries in all; a full cache is
 //! emptied and refilled by the requests that follow.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
+
+use super::file_response::FileFacts;
 
 /// Largest file kept in memory (the same size below which bodies are read inline).
 pub const MAX_FILE: u64 = super::files::INLINE_MAX;
@@ -33,11 +34,8 @@ pub const MAX_ENTRIES: usize = 4096;
 pub struct CachedFile {
     /// The whole file.
     pub bytes: Arc<[u8]>,
-    /// Modification time in whole seconds, as HTTP dates carry it.
-    pub mtime: Option<SystemTime>,
-    /// `mtime` formatted for `Last-Modified`.
-    pub last_modified: Option<Arc<str>>,
-    pub content_type: Cow<'static, str>,
+    /// Length, validators (ETag, Last-Modified) and type, as found when it was read.
+    pub facts: FileFacts,
     /// When the file was read: the entry is trusted until this plus the TTL.
     pub read_at: Instant,
 }
@@ -120,9 +118,13 @@ mod tests {
     fn file(size: usize, read_at: Instant) -> Arc<CachedFile> {
         Arc::new(CachedFile {
             bytes: vec![b'x'; size].into(),
-            mtime: None,
-            last_modified: None,
-            content_type: "text/plain".into(),
+            facts: FileFacts {
+                len: size as u64,
+                mtime: None,
+                last_modified: None,
+                etag: None,
+                content_type: "text/plain".into(),
+            },
             read_at,
         })
     }

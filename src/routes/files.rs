@@ -1,5 +1,5 @@
 //! `-d DIR`: static files, like `python3 -m http.server`, plus ranges and
-//! conditional GETs.
+//! conditional requests (those two in `file_response.rs`).
 //!
 //! Rule: this is the only code in the crate that opens files, and it never reads a
 //! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open file
@@ -18,7 +18,6 @@
 //!    with `O_NONBLOCK | O_NOFOLLOW` and checked again, so a file swapped for a fifo
 //!    or a symlink in between cannot block the thread or escape the root.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, ErrorKind};
@@ -26,12 +25,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::file_cache::{self, CachedFile, FileCache};
-use crate::protocol::{Body, FileBody, Request, Response, SharedBytes};
+use super::file_response::{respond, Contents, FileFacts};
+use crate::protocol::{Request, Response};
 
 /// Bodies up to this size are read into the response rather than sent with
 /// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
@@ -62,8 +62,7 @@ impl Denied {
 pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Response {
     let raw = req.path();
     if let Some(file) = cache.get(raw, now) {
-        return respond(req, &file.facts(), Contents::Cached(&file.bytes))
-            .unwrap_or_else(Denied::response);
+        return respond(req, &file.facts(), Contents::Cached(&file.bytes));
     }
     let segments = match url_segments(raw) {
         Ok(segments) => segments,
@@ -224,104 +223,13 @@ fn html_escape(text: &str) -> String {
 /// symlinks) picks the Content-Type.
 fn serve_file(req: &Request, real: &Path, name: &Path, to_cache: CacheAs<'_>) -> Response {
     match open_regular(real) {
-        Ok((file, meta)) => answer_open_file(req, file, &meta, name, to_cache),
+        Ok((file, meta, looked)) => answer_open_file(req, file, (&meta, looked), name, to_cache),
         Err(denied) => denied.response(),
     }
 }
 
 /// Where a file's answer may be cached: the cache, the URL path, and the time.
 type CacheAs<'a> = (&'a FileCache, &'a str, Instant);
-/// What the response depends on besides the bytes.
-struct FileFacts {
-    len: u64,
-    /// In whole seconds, as HTTP dates carry it.
-    mtime: Option<SystemTime>,
-    last_modified: Option<Arc<str>>,
-    content_type: Cow<'static, str>,
-}
-
-impl FileFacts {
-    fn of(meta: &Metadata, name: &Path) -> Self {
-        let mtime = meta.modified().ok().and_then(whole_seconds);
-        Self {
-            len: meta.len(),
-            mtime,
-            last_modified: mtime.map(|m| httpdate::fmt_http_date(m).into()),
-            content_type: content_type(name),
-        }
-    }
-}
-
-impl CachedFile {
-    fn facts(&self) -> FileFacts {
-        FileFacts {
-            len: self.bytes.len() as u64,
-            mtime: self.mtime,
-            last_modified: self.last_modified.clone(),
-            content_type: self.content_type.clone(),
-        }
-    }
-}
-
-/// Where the body comes from.
-enum Contents<'a> {
-    /// An open file (and its name, for errors): small ranges are read into the
-    /// response, larger ones sent from the file.
-    Open(File, &'a Path),
-    /// The whole file, already in memory.
-    Cached(&'a Arc<[u8]>),
-}
-
-/// The response for a regular file: 200, 206, 304 or 416.
-fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Result<Response, Denied> {
-    let len = facts.len;
-    let with_validator = |response: Response| match &facts.last_modified {
-        Some(date) => response.header("Last-Modified", Arc::clone(date)),
-        None => response,
-    };
-    if facts.mtime.is_some_and(|m| not_modified(req, m)) {
-        return Ok(with_validator(Response::empty(304)));
-    }
-    let range = match req.header("Range") {
-        Some(value) if range_applies(req, facts.mtime) => parse_range(value, len),
-        _ => RangeRequest::Whole,
-    };
-    let (status, offset, body_len) = match range {
-        RangeRequest::Whole => (200, 0, len),
-        RangeRequest::Part { first, last } => (206, first, last - first + 1),
-        RangeRequest::Unsatisfiable => {
-            let response = Response::error(416, "no byte of the file is in the range")
-                .header("Content-Range", format!("bytes */{len}"));
-            return Ok(response.header("Accept-Ranges", "bytes"));
-        }
-    };
-    let body = match contents {
-        Contents::Cached(bytes) => {
-            // Both ends lie within the file, which is at most MAX_FILE bytes.
-            let range = offset as usize..(offset + body_len) as usize;
-            Body::Shared(SharedBytes::new(Arc::clone(bytes), range))
-        }
-        Contents::Open(file, name) if body_len <= INLINE_MAX => {
-            let mut bytes = vec![0; body_len as usize];
-            file.read_exact_at(&mut bytes, offset).map_err(|e| {
-                log::warn!("reading {}: {e}", name.display());
-                Denied(500, "the file could not be read")
-            })?;
-            Body::Bytes(bytes)
-        }
-        Contents::Open(file, _) => Body::File(FileBody {
-            file,
-            offset,
-            len: body_len,
-        }),
-    };
-    let mut response = Response::with_body(status, facts.content_type.clone(), body);
-    if let RangeRequest::Part { first, last } = range {
-        response = response.header("Content-Range", format!("bytes {first}-{last}/{len}"));
-    }
-    Ok(with_validator(response.header("Accept-Ranges", "bytes")))
-}
-
 /// The common case in few system calls: a regular file opened beneath the root with
 /// `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, where the kernel itself
 /// refuses any `..` or symlink that would leave the root (3 `readlink`s and a `stat`
@@ -341,6 +249,7 @@ fn serve_file_fast(
     }
     let relative: PathBuf = segments.iter().collect();
     let file = beneath::open(root, &relative)?;
+    let looked = SystemTime::now();
     let meta = file.metadata().ok()?;
     if !meta.is_file() {
         return None;
@@ -348,38 +257,37 @@ fn serve_file_fast(
     Some(answer_open_file(
         req,
         file,
-        &meta,
+        (&meta, looked),
         &relative,
         (cache, raw, now),
     ))
 }
 
-/// The response for a regular file that passed every rule. A small one is read
-/// whole and cached under the URL path it was asked by (`to_cache`), so the next
-/// requests for that path within the TTL skip the file system.
+/// The response for a regular file that passed every rule, given its metadata and
+/// the wall-clock time read just *before* the metadata (the ETag's strength depends
+/// on it: `file_response.rs`). A small one is read whole and cached under the URL
+/// path it was asked by (`to_cache`), so the next requests for that path within the
+/// TTL skip the file system, and are answered from the same facts.
 fn answer_open_file(
     req: &Request,
     file: File,
-    meta: &Metadata,
+    (meta, looked): (&Metadata, SystemTime),
     name: &Path,
     (cache, url_path, now): CacheAs<'_>,
 ) -> Response {
-    let facts = FileFacts::of(meta, name);
+    let facts = FileFacts::of(meta, name, looked);
     if cache.enabled() && facts.len <= file_cache::MAX_FILE {
         if let Ok(bytes) = read_whole(&file, facts.len) {
             let cached = Arc::new(CachedFile {
                 bytes: bytes.into(),
-                mtime: facts.mtime,
-                last_modified: facts.last_modified,
-                content_type: facts.content_type,
+                facts,
                 read_at: now,
             });
             cache.insert(url_path, Arc::clone(&cached));
-            return respond(req, &cached.facts(), Contents::Cached(&cached.bytes))
-                .unwrap_or_else(Denied::response);
+            return respond(req, &cached.facts(), Contents::Cached(&cached.bytes));
         }
     }
-    respond(req, &facts, Contents::Open(file, name)).unwrap_or_else(Denied::response)
+    respond(req, &facts, Contents::Open(file, name))
 }
 
 /// Reads a file of `len` bytes whole; a file that changed size meanwhile is an error,
@@ -452,157 +360,26 @@ mod beneath {
 }
 
 /// Opens a file without blocking (a fifo swapped in would) or following a symlink
-/// swapped in, and checks again that it is a regular file.
-fn open_regular(path: &Path) -> Result<(File, Metadata), Denied> {
+/// swapped in, and checks again that it is a regular file. Also returns the time
+/// read just before its metadata.
+fn open_regular(path: &Path) -> Result<(File, Metadata, SystemTime), Denied> {
     let file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| io_denied(&e))?;
+    let looked = SystemTime::now();
     let meta = file.metadata().map_err(|e| io_denied(&e))?;
     if !meta.is_file() {
         return Err(Denied(403, "not a regular file or directory"));
     }
-    Ok((file, meta))
-}
-
-/// A time truncated to whole seconds, as HTTP dates carry it.
-fn whole_seconds(time: SystemTime) -> Option<SystemTime> {
-    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// `If-Modified-Since` holds (RFC 9110 §13.1.3): the file is no newer than the date.
-/// Ignored if unparsable, or if `If-None-Match` is present.
-fn not_modified(req: &Request, mtime: SystemTime) -> bool {
-    if req.header("If-None-Match").is_some() {
-        return false;
-    }
-    header_date(req, "If-Modified-Since").is_some_and(|since| mtime <= since)
-}
-
-/// `If-Range` (RFC 9110 §13.1.5): the range applies only if the date matches the
-/// file's exactly. We send no entity tags, so an entity tag never matches.
-fn range_applies(req: &Request, mtime: Option<SystemTime>) -> bool {
-    match req.header("If-Range") {
-        None => true,
-        Some(_) => header_date(req, "If-Range").is_some_and(|date| Some(date) == mtime),
-    }
-}
-
-fn header_date(req: &Request, name: &str) -> Option<SystemTime> {
-    let text = std::str::from_utf8(req.header(name)?).ok()?;
-    httpdate::parse_http_date(text.trim()).ok()
-}
-
-fn content_type(name: &Path) -> Cow<'static, str> {
-    let Some(mime) = mime_guess::from_path(name).first_raw() else {
-        return Cow::Borrowed("application/octet-stream");
-    };
-    // Text gets a charset; the common types without formatting a string each time.
-    match mime {
-        "text/html" => Cow::Borrowed("text/html; charset=utf-8"),
-        "text/plain" => Cow::Borrowed("text/plain; charset=utf-8"),
-        "text/css" => Cow::Borrowed("text/css; charset=utf-8"),
-        text if text.starts_with("text/") || text.ends_with("/javascript") => {
-            Cow::Owned(format!("{text}; charset=utf-8"))
-        }
-        other => Cow::Borrowed(other),
-    }
-}
-
-/// What a `Range` header asks of a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RangeRequest {
-    /// No usable range: send the whole file with 200.
-    Whole,
-    /// Bytes `first..=last`, both within the file.
-    Part { first: u64, last: u64 },
-    /// 416.
-    Unsatisfiable,
-}
-
-/// One `bytes` range of a file of `len` bytes (RFC 9110 §14.1.2). Multiple ranges
-/// and syntax errors ask for the whole file (§14.2 lets us ignore the header); a
-/// range that starts past the end, an empty suffix, or `last < first` is 416.
-fn parse_range(value: &[u8], len: u64) -> RangeRequest {
-    let Some(spec) = std::str::from_utf8(value)
-        .ok()
-        .and_then(|v| v.trim().split_once('='))
-        .filter(|(unit, _)| unit.eq_ignore_ascii_case("bytes"))
-        .map(|(_, spec)| spec.trim_matches([' ', '\t']))
-    else {
-        return RangeRequest::Whole;
-    };
-    let Some((first, last)) = spec.split_once('-').filter(|_| !spec.contains(',')) else {
-        return RangeRequest::Whole;
-    };
-    let end = len.saturating_sub(1);
-    let (first, last) = match (digits(first), digits(last)) {
-        (Some(first), Some(last)) => (first, last.min(end)),
-        (Some(first), None) if last.is_empty() => (first, end),
-        (None, Some(suffix)) if first.is_empty() => (len.saturating_sub(suffix), end),
-        _ => return RangeRequest::Whole,
-    };
-    if first >= len || last < first {
-        return RangeRequest::Unsatisfiable;
-    }
-    RangeRequest::Part { first, last }
-}
-
-/// `1*DIGIT`, saturating at `u64::MAX` (a huge position is still a position).
-fn digits(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(text.bytes().fold(0u64, |n, d| {
-        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    }))
+    Ok((file, meta, looked))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
-
-    #[test]
-    fn parse_range_table() {
-        use RangeRequest::{Part, Unsatisfiable as No, Whole};
-        let part = |first, last| Part { first, last };
-        let cases: &[(&str, u64, RangeRequest)] = &[
-            ("bytes=10-19", 100, part(10, 19)),
-            ("bytes=0-0", 100, part(0, 0)),
-            ("bytes=90-", 100, part(90, 99)),
-            ("bytes=90-500", 100, part(90, 99)),
-            ("bytes=-10", 100, part(90, 99)),
-            ("bytes=-500", 100, part(0, 99)),
-            ("BYTES=1-2", 100, part(1, 2)),
-            (" bytes=1-2 ", 100, part(1, 2)),
-            ("bytes=0-99999999999999999999999", 100, part(0, 99)),
-            ("bytes=100-", 100, No),
-            ("bytes=100-200", 100, No),
-            ("bytes=99999999999999999999999-", 100, No),
-            ("bytes=-0", 100, No),
-            ("bytes=0-", 0, No),
-            ("bytes=-5", 0, No),
-            ("bytes=5-2", 100, No),
-            ("bytes=0-1,5-6", 100, Whole),
-            ("bytes=0-1,", 100, Whole),
-            ("bytes=", 100, Whole),
-            ("bytes=-", 100, Whole),
-            ("bytes=a-b", 100, Whole),
-            ("bytes=1-2-3", 100, Whole),
-            ("bytes=+1-2", 100, Whole),
-            ("bytes=1 -2", 100, Whole),
-            ("bytes 1-2", 100, Whole),
-            ("items=1-2", 100, Whole),
-            ("", 100, Whole),
-        ];
-        for (value, len, expected) in cases {
-            assert_eq!(parse_range(value.as_bytes(), *len), *expected, "{value:?}");
-        }
-        assert_eq!(parse_range(b"bytes=\xff-1", 100), Whole);
-    }
 
     #[test]
     fn url_segments_refuse_every_escape() {

@@ -13,6 +13,7 @@ use crate::stats::Stats;
 
 pub mod builtin;
 pub mod file_cache;
+pub mod file_response;
 pub mod files;
 
 pub use file_cache::FileCache;
@@ -127,6 +128,11 @@ pub fn route(req: &Request, ctx: &Ctx<'_>) -> Reply {
     }
     if req.method == Method::Options {
         return Reply::Now(Response::text(200, "").header("Allow", allow_list(methods)));
+    }
+    if target != Target::File {
+        if let Some(refused) = builtin::preconditions(req) {
+            return Reply::Now(refused);
+        }
     }
     match target {
         Target::Index => Reply::Now(builtin::index(ctx)),
