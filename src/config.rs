@@ -65,7 +65,7 @@ impl Default for Timeouts {
     }
 }
 
-/// The concurrency model: the one thing that differs between the three servers.
+/// The concurrency model: the one thing that differs between the servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Model {
     /// One thread, one mio event loop over every connection.
@@ -75,6 +75,9 @@ pub enum Model {
     Threaded,
     /// One connection at a time, blocking I/O, served to the end before the next.
     Iterative,
+    /// A fixed set of worker threads (`--workers`), blocking I/O, fed accepted
+    /// connections from a bounded queue; each serves one connection to its end.
+    Pool,
 }
 
 impl Model {
@@ -84,6 +87,7 @@ impl Model {
             Self::Reactor => "reactor",
             Self::Threaded => "threaded",
             Self::Iterative => "iterative",
+            Self::Pool => "pool",
         }
     }
 }
@@ -109,7 +113,8 @@ pub struct Config {
     /// Most connections open at once; the listener is paused at the limit. With
     /// several reactor workers, each takes an equal share.
     pub max_connections: usize,
-    /// Independent reactor loops, each one thread, sharing the port (`SO_REUSEPORT`).
+    /// Reactor model: independent loops, each one thread, sharing the port
+    /// (`SO_REUSEPORT`). Pool model: the worker threads that serve connections.
     pub workers: usize,
     /// After SIGINT/SIGTERM, how long in-flight responses get to finish.
     pub drain_timeout: Duration,
@@ -118,6 +123,16 @@ pub struct Config {
     /// How long a small file read for `-d` is served from memory before it is read
     /// again; zero turns the cache off.
     pub file_cache_ttl: Duration,
+}
+
+impl Config {
+    /// Listening sockets the model needs: one per reactor loop, else one.
+    pub fn listeners(&self) -> usize {
+        match self.model {
+            Model::Reactor => self.workers.max(1),
+            Model::Threaded | Model::Iterative | Model::Pool => 1,
+        }
+    }
 }
 
 impl Default for Config {

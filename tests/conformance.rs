@@ -2,7 +2,7 @@
 //!
 //! Each test is a plain `fn name(model: &str)` that starts its own server (port 0)
 //! and talks to it with raw bytes; `for_each_model!` at the bottom turns each into
-//! `reactor::name`, `threaded::name` and `iterative::name`.
+//! `reactor::name`, `threaded::name`, `iterative::name` and `pool::name`.
 //!
 //! The iterative model serves one connection at a time, to its end. So no test here
 //! holds two connections open at once, except `second_client_waits_only_in_iterative`,
@@ -561,9 +561,15 @@ fn body_cut_short_by_eof_gets_400(model: &str) {
 
 /// The one test that holds two connections at once, because that is where the
 /// models differ: the iterative server does not accept a second client until the
-/// first has gone; the others serve both at the same time.
+/// first has gone; the others serve both at the same time (the pool as long as it
+/// has a second worker, so it gets two whatever the machine's CPU count).
 fn second_client_waits_only_in_iterative(model: &str) {
-    let server = Server::start(model, &[]);
+    let args: &[&str] = if model == "pool" {
+        &["--workers", "2"]
+    } else {
+        &[]
+    };
+    let server = Server::start(model, args);
     let mut first = server.client();
     let r = first.request(&get("/hello", &[]));
     check!(r, r.status == 200, "first client");

@@ -1,4 +1,4 @@
-//! End-to-end test of `examples/experiment`: a tiny grid (3 models x 2 workloads x
+//! End-to-end test of `examples/experiment`: a tiny grid (5 models x 2 workloads x
 //! 2 client counts, half a second per cell) against the real server and loadgen, then
 //! the table on stdout and the CSV, JSON and SVG files it wrote.
 //!
@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const MODELS: [&str; 3] = ["reactor", "threaded", "iterative"];
+const MODELS: [&str; 5] = ["reactor", "threaded", "iterative", "pool-2", "pool-c"];
 const WORKLOADS: [&str; 2] = ["/hello", "/delay/50"];
 const CLIENTS: [u64; 2] = [1, 5];
 
@@ -144,6 +144,22 @@ fn a_small_grid_measures_every_cell_and_writes_every_file() {
         assert!(cell["rss_peak_kib"].as_u64().unwrap() > 0, "{cell}");
     }
     assert!(json["machine"]["nproc"].as_u64().unwrap() >= 1);
+
+    // The pool's starvation cell: two workers, five keep-alive clients, so three are
+    // never served; sized to the clients, the pool serves all five with six threads.
+    let cell = |model: &str, workload: &str, clients: u64| {
+        cells
+            .iter()
+            .find(|c| c["model"] == model && c["workload"] == workload && c["clients"] == clients)
+            .unwrap_or_else(|| panic!("no {model} {workload} c={clients} cell"))
+    };
+    for workload in WORKLOADS {
+        let starved = cell("pool-2", workload, 5);
+        assert!(starved["timeouts"].as_u64().unwrap() >= 3, "{starved}");
+        assert_eq!(starved["threads_peak"], 3, "{starved}");
+        let sized = cell("pool-c", workload, 5);
+        assert!(sized["threads_peak"].as_u64().unwrap() >= 6, "{sized}");
+    }
 
     // The CSV: a header and one row per cell, with as many fields.
     let csv = std::fs::read_to_string(out.0.join("results.csv")).expect("results.csv");

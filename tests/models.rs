@@ -1,6 +1,7 @@
-//! What makes the three models different, measured with wide margins: who waits
-//! for a slow handler, who waits for a busy one, and how many threads each uses.
-//! (What makes them the same, the HTTP behaviour, is `conformance.rs`.)
+//! What makes the models different, measured with wide margins: who waits for a
+//! slow handler, who waits for a busy one, who waits for an idle one, and how many
+//! threads each uses. (What makes them the same, the HTTP behaviour, is
+//! `conformance.rs`.)
 
 mod common;
 
@@ -93,6 +94,197 @@ fn a_cpu_bound_handler_stalls_the_reactor_but_not_the_threads() {
         free < Duration::from_millis(150),
         "threaded answered in {free:?}"
     );
+}
+
+/// The pool spreads `/spin` over its workers like the threaded model spreads it over
+/// threads, without a thread per connection; with one worker it stalls like the
+/// reactor, because a spinning worker is a busy worker.
+#[test]
+fn a_cpu_bound_handler_holds_one_pool_worker() {
+    let pool = Server::start("pool", &["--workers", "2"]);
+    let free = hello_during_spin(&pool);
+    assert!(
+        free < Duration::from_millis(150),
+        "pool answered in {free:?}"
+    );
+    assert_eq!(
+        pool.threads(),
+        2 + 1,
+        "two workers and the accepting thread"
+    );
+
+    let one = Server::start("pool", &["--workers", "1"]);
+    let stalled = hello_during_spin(&one);
+    assert!(
+        stalled >= Duration::from_millis(200),
+        "a one-worker pool answered in {stalled:?}"
+    );
+}
+
+/// The failure pools are known for (hyper#368, cpp-httplib#997): N idle keep-alive
+/// clients pin all N workers, and the next client is not answered until the idle
+/// timeout frees one. The reactor, given the same clients, answers it at once.
+#[test]
+fn idle_keep_alive_clients_pin_every_pool_worker_until_the_idle_timeout() {
+    let server = Server::start("pool", &["--workers", "2", "--idle-timeout", "2s"]);
+    let mut idle: Vec<Client> = (0..2).map(|_| server.client()).collect();
+    for client in &mut idle {
+        assert_eq!(client.request(&get("/hello", &[])).status, 200);
+    }
+    // Both connections stay open and silent: each holds a worker.
+    let idle_since = Instant::now();
+    let mut next = server.client();
+    next.send(&get("/hello", &["X-Request-Id: next"]));
+    assert!(
+        next.wait_readable(Duration::from_millis(1500)).is_err(),
+        "the third client was answered while both workers held idle connections"
+    );
+    next.set_read_timeout(Duration::from_secs(8));
+    let r = next.read_response();
+    let waited = idle_since.elapsed();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("next"));
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8),
+        "answered {waited:?} after the others went idle, with a 2 s idle timeout"
+    );
+    // What freed the worker: the idle timeout closed the pinned connections.
+    for client in &mut idle {
+        client.expect_close();
+    }
+    assert!(
+        server.logs().contains("pool workers are busy"),
+        "{}",
+        server.logs()
+    );
+
+    let reactor = Server::start("reactor", &["--idle-timeout", "2s"]);
+    let _idle: Vec<Client> = (0..2)
+        .map(|_| {
+            let mut c = reactor.client();
+            assert_eq!(c.request(&get("/hello", &[])).status, 200);
+            c
+        })
+        .collect();
+    let mut next = reactor.client();
+    next.send(&get("/hello", &[]));
+    assert!(
+        next.wait_readable(Duration::from_millis(1000)).is_ok(),
+        "the reactor serves a third client at once"
+    );
+}
+
+/// A queued connection's header timeout runs while it waits: once a worker is free,
+/// the ones that sent nothing in that time are closed at once, one after another (not
+/// a header timeout each), and one whose request did arrive is answered.
+#[test]
+fn a_queued_connection_s_header_timeout_runs_while_it_waits() {
+    let server = Server::start(
+        "pool",
+        &[
+            "--workers",
+            "1",
+            "--header-timeout",
+            "1s",
+            "--idle-timeout",
+            "2s",
+        ],
+    );
+    let mut pinned = server.client();
+    assert_eq!(pinned.request(&get("/hello", &[])).status, 200);
+    let mut silent: Vec<Client> = (0..5).map(|_| server.client()).collect();
+    let mut asking = server.client();
+    asking.send(&get("/hello", &["X-Request-Id: waited"]));
+    // The pinned connection holds the worker until its idle timeout (2 s), by when
+    // every queued connection is past its 1 s header timeout.
+    pinned.set_read_timeout(Duration::from_secs(6));
+    pinned.expect_close();
+    let freed = Instant::now();
+    for client in &mut silent {
+        client.set_read_timeout(Duration::from_secs(6));
+        client.expect_close();
+    }
+    let all_closed = freed.elapsed();
+    assert!(
+        all_closed < Duration::from_millis(900),
+        "five expired connections took {all_closed:?} to close after the worker was free"
+    );
+    asking.set_read_timeout(Duration::from_secs(6));
+    let r = asking.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("waited"));
+}
+
+/// However many clients come, the pool runs its N workers and the accepting thread:
+/// 50 connections at once on two workers are all answered, two at a time.
+#[test]
+fn the_pool_keeps_n_plus_one_threads_under_fifty_connections() {
+    let server = Server::start("pool", &["--workers", "2"]);
+    let addr = server.addr();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut c = Client::connect(addr);
+                let id = format!("X-Request-Id: p{i}");
+                let r = c.request(&get("/delay/20", &[&id, "Connection: close"]));
+                assert_eq!(r.status, 200);
+                assert_eq!(r.header("x-request-id"), Some(format!("p{i}").as_str()));
+            })
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(150));
+    let during = server.threads();
+    for c in clients {
+        c.join().unwrap();
+    }
+    // 25 rounds of two 20 ms delays: a pool that ran them all at once would take 20 ms.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "50 delays on 2 workers took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(during, 3, "two workers and the accepting thread");
+    let stats = server.request(&get("/stats", &["Connection: close"]));
+    let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+    assert_eq!(json["threads_peak"], 3, "{json}");
+    assert_eq!(json["threads_live"], 3, "{json}");
+    assert!(
+        json["connections"]["accepted"].as_u64().unwrap() >= 51,
+        "{json}"
+    );
+}
+
+/// SIGTERM with connections still queued: they were accepted, so each is served
+/// after the ones ahead of it (a request it had sent is answered, with a close),
+/// and the server exits 0 within the drain deadline.
+#[test]
+fn pool_shutdown_answers_the_queued_connections_too() {
+    let mut server = Server::start("pool", &["--workers", "1"]);
+    let mut pinned = server.client();
+    assert_eq!(pinned.request(&get("/hello", &[])).status, 200);
+    let mut queued: Vec<Client> = (0..3).map(|_| server.client()).collect();
+    for (i, client) in queued.iter_mut().enumerate() {
+        client.send(&get("/delay/100", &[&format!("X-Request-Id: q{i}")]));
+    }
+    assert!(
+        queued[0].wait_readable(Duration::from_millis(300)).is_err(),
+        "the queued connections wait behind the idle one"
+    );
+    server.signal(libc::SIGTERM);
+    pinned.set_read_timeout(Duration::from_secs(5));
+    pinned.expect_close();
+    for (i, client) in queued.iter_mut().enumerate() {
+        client.set_read_timeout(Duration::from_secs(5));
+        let r = client.read_response();
+        assert_eq!(r.status, 200, "q{i}");
+        assert_eq!(r.header("x-request-id"), Some(format!("q{i}").as_str()));
+        assert!(r.connection_has("close"), "q{i}");
+        client.expect_close();
+    }
+    let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(server.logs().contains("3 queued"), "{}", server.logs());
 }
 
 #[test]

@@ -158,10 +158,11 @@ impl GoodClients {
     }
 
     fn prepare(&self, addr: SocketAddr, model: &Model, duration: Duration) -> Prepared {
-        // The iterative server serves one connection at a time: a second keep-alive
-        // connection of the good clients would wait for the first one to close.
+        // The iterative server serves one connection at a time, and a pool as many as
+        // it has workers: one keep-alive connection more would wait for another to close.
         let connections = match model {
             Model::Iterative => 1,
+            Model::Pool { workers } => self.connections.min(*workers),
             _ => self.connections,
         };
         Prepared {

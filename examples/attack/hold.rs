@@ -3,7 +3,8 @@
 //!
 //! An event loop holds thousands of them for a few KiB each and cuts them at the
 //! header timeout; a thread per connection pays a thread each; the iterative server
-//! serves one of them and leaves the rest, and everyone else, in the listen backlog.
+//! serves one of them and leaves the rest, and everyone else, in the listen backlog;
+//! a pool serves as many as it has workers and queues the rest, and everyone else.
 //! Each connection's fate is read from its own socket: the 408 it received (or the
 //! close without a word), and when.
 
@@ -58,6 +59,9 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         ),
         Model::Iterative => format!(
             "one connection at a time: the one being served gets 408 at the header timeout ({secs}s), the others wait in the listen backlog, and so do the good clients (not served during the attack, by design)"
+        ),
+        Model::Pool { workers } => format!(
+            "{workers} connections at a time (a worker each): each gets 408 at the header timeout ({secs}s) and holds its worker through the lingering close that follows (the client keeps sending); the others wait in the queue, and so do the good clients (not served during the attack, by design)"
         ),
         _ => format!(
             "each of the {n} connections gets 408 and a close {secs}s after its first byte (the header timeout); good clients' p99 stays within {}x of the baseline",
@@ -171,14 +175,14 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
             got_408 - closed_after_408
         ),
     );
-    match model {
-        Model::Iterative => {
-            let most = (attack_time.as_secs_f64() / secs).floor() as usize + 1;
+    match model.serves_at_once() {
+        Some(at_once) => {
+            let most = at_once * ((attack_time.as_secs_f64() / secs).floor() as usize + 1);
             f.check(got_408 >= 1, "not one slowloris connection was cut");
             f.check(
                 got_408 <= most,
                 format!(
-                    "{got_408} connections got 408 in {:.1}s; one at a time allows {most}",
+                    "{got_408} connections got 408 in {:.1}s; {at_once} at a time allows {most}",
                     attack_time.as_secs_f64()
                 ),
             );
@@ -189,12 +193,16 @@ pub fn slowloris(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
                     times.map(|t| t.0)
                 ),
             );
+            let place = match model {
+                Model::Pool { .. } => "queue",
+                _ => "backlog",
+            };
             f.did(format!(
-                "one connection is served at a time: {waiting} slowloris connections were still in the backlog when the attack ended; good clients got {} answers",
+                "{at_once} connections are served at a time: {waiting} slowloris connections were still in the {place} when the attack ended; good clients got {} answers",
                 latency.during.responses
             ));
         }
-        _ => {
+        None => {
             f.check(connected == n, format!("only {connected} of {n} connected"));
             f.check(
                 got_408 == n,
@@ -260,6 +268,9 @@ pub fn idle(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
         ),
         Model::Iterative => format!(
             "one connection is served (and closed at the header timeout, {secs}s) while the others wait in the listen backlog, which holds about {LISTEN_BACKLOG}; the server does not finish the handshakes of the rest (some clients see theirs finished, but no more are queued)"
+        ),
+        Model::Pool { workers } => format!(
+            "all {n} connections accepted into the queue (a descriptor and a queue slot each), {workers} served at a time; their header timeout ({secs}s) runs from the accept, so once the first ones are closed the workers close each expired one at once: all closed without a response about {secs}s after connecting; the good clients wait in the queue behind them until then"
         ),
         _ => format!(
             "all {n} connections accepted and held for a few KiB each, then closed without a response {secs}s later (the header timeout)"

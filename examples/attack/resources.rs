@@ -76,6 +76,9 @@ pub fn no_read(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
             "the connection being served is no longer read once its answers back up, and is dropped at the write timeout ({secs}s); the other {} wait in the backlog; RSS stays bounded",
             k - 1
         ),
+        Model::Pool { workers } => format!(
+            "{workers} connections at a time are no longer read once their answers back up, and are dropped at the write timeout ({secs}s), then the next {workers} from the queue; the queued ones are not read at all (their requests wait in the kernel's buffers), so RSS stays bounded, but the {k} take {k}/{workers} write timeouts to clear"
+        ),
         _ => format!(
             "the server stops reading each of the {k} connections once its answers back up (backpressure), RSS grows by at most {} ({} per connection), and each is dropped at the write timeout ({secs}s)",
             mib(bound_kib),
@@ -227,9 +230,22 @@ pub fn no_read(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     // early by up to a turn of its loop, here up to a few hundred ms): allow half.
     let on_time =
         |t: Duration| t + OBSERVE_EVERY >= timeout.mul_f64(0.5) && t <= timeout + args.margin;
-    match model {
-        Model::Iterative => {
-            f.check(closed >= 1, "the connection being served was never dropped");
+    match model.serves_at_once() {
+        Some(at_once) => {
+            f.check(
+                closed >= at_once.min(connected),
+                format!("only {closed} dropped; {at_once} are served at a time"),
+            );
+            // A pool has accepted them all: what it does not serve it does not read.
+            if matches!(model, Model::Pool { .. }) {
+                f.check(
+                    stalled == connected,
+                    format!(
+                        "the server kept reading {} of {connected} connections",
+                        connected - stalled
+                    ),
+                );
+            }
             f.check(
                 times.is_some_and(|t| on_time(t.0)),
                 format!(
@@ -238,7 +254,7 @@ pub fn no_read(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
                 ),
             );
         }
-        _ => {
+        None => {
             f.check(
                 stalled == connected,
                 format!(
@@ -279,6 +295,10 @@ pub fn fd_exhaustion(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
     let expected = match model {
         Model::Iterative => format!(
             "never short of descriptors (one connection at a time): the {attempts} clients wait in the backlog and are all answered, one by one, as the tool closes each answered connection"
+        ),
+        Model::Pool { workers } => format!(
+            "with RLIMIT_NOFILE {limit}, the server queues what it can accept and pauses accepting without spinning (under {:.0}% of a core for {saturation_s}s); {workers} at a time are answered, each holding its worker until the tool closes it, until all {attempts} are",
+            args.max_idle_cpu * 100.0
         ),
         _ => format!(
             "with RLIMIT_NOFILE {limit}, the server accepts what it can and pauses accepting without spinning (under {:.0}% of a core for {saturation_s}s), then serves all {attempts} clients as descriptors free up",

@@ -34,6 +34,11 @@ pub fn shutdown(ctx: &Ctx<'_>) -> Result<Findings, NotRun> {
             "the one connection being served gets its responses whole and a close; the others waited in the backlog and are refused or reset; 0 truncated; exit 0 within the drain deadline ({}s)",
             drain.as_secs_f64()
         ),
+        Model::Pool { workers } => format!(
+            "{workers} of the {} connections are served at a time, the others wait in the queue (their requests time out, by design); at SIGTERM the served ones get their responses whole and a close, the queued ones are answered what they had sent, connections after the listener closes are refused or reset; 0 truncated; exit 0 within the drain deadline ({}s)",
+            c + delayed,
+            drain.as_secs_f64()
+        ),
         _ => format!(
             "SIGTERM during a load of {c} connections (/hello) and {delayed} more (/delay/100): every response started is delivered whole (loadgen: 0 truncated or malformed, 0 wrong), refusals and resets after the listener closes are reported, and the server exits 0 within the drain deadline ({}s)",
             drain.as_secs_f64()

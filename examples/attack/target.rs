@@ -27,6 +27,11 @@ pub enum Model {
     Reactor,
     Threaded,
     Iterative,
+    /// A fixed pool of worker threads fed from a queue: `workers` connections are
+    /// served at a time, the rest wait.
+    Pool {
+        workers: usize,
+    },
     /// Not one of ours, or no `/stats`: expected to behave like an event loop.
     Other(String),
 }
@@ -37,8 +42,25 @@ impl Model {
             Some("reactor") => Model::Reactor,
             Some("threaded") => Model::Threaded,
             Some("iterative") => Model::Iterative,
+            // Its threads are its workers and the accepting thread, all counted from
+            // before it answers its first request.
+            Some("pool") => Model::Pool {
+                workers: stats
+                    .and_then(|s| s["threads_live"].as_u64())
+                    .map_or(1, |live| live.saturating_sub(1).max(1) as usize),
+            },
             Some(other) => Model::Other(other.to_string()),
             None => Model::Other("unknown".into()),
+        }
+    }
+
+    /// How many connections it serves at once, when that is a fixed number: one for
+    /// the iterative server, its workers for a pool. The others hold them all.
+    pub fn serves_at_once(&self) -> Option<usize> {
+        match self {
+            Model::Iterative => Some(1),
+            Model::Pool { workers } => Some(*workers),
+            _ => None,
         }
     }
 
@@ -47,6 +69,7 @@ impl Model {
             Model::Reactor => "reactor",
             Model::Threaded => "threaded",
             Model::Iterative => "iterative",
+            Model::Pool { .. } => "pool",
             Model::Other(name) => name,
         }
     }

@@ -154,8 +154,8 @@ impl Bench {
                 self.nofile
             ));
         }
-        match (model, self.threads_limit) {
-            (Model::Threaded, Some(limit)) if limit < clients as u64 + THREAD_MARGIN => {
+        match (model.thread_per_client, self.threads_limit) {
+            (true, Some(limit)) if limit < clients as u64 + THREAD_MARGIN => {
                 Some(format!(
                     "needs {} threads, the machine allows {limit} (threads-max, pid_max, RLIMIT_NPROC, pids.max)",
                     clients as u64 + THREAD_MARGIN
@@ -182,7 +182,7 @@ impl Bench {
     fn measure(&self, cell: &mut Cell, model: Model, workload: Workload, clients: usize) {
         let max_connections = MAX_CONNECTIONS.max(clients + 1_000);
         let server_cpu = self.pinning.map(|p| p.server_cpu);
-        let command = server_command(&self.reactor, model, max_connections, server_cpu);
+        let command = server_command(&self.reactor, model, clients, max_connections, server_cpu);
         let mut server = match Server::start(command) {
             Ok(server) => server,
             Err(why) => return cell.fail(why),
@@ -347,16 +347,20 @@ impl Bench {
     }
 }
 
-/// `reactor 0 -b 127.0.0.1 --model M ...`, pinned to `cpu` if given.
+/// `reactor 0 -b 127.0.0.1 --model M [--workers N] ...`, pinned to `cpu` if given.
 fn server_command(
     binary: &Path,
     model: Model,
+    clients: usize,
     max_connections: usize,
     cpu: Option<usize>,
 ) -> Command {
     let mut command = Command::new(binary);
+    command.args(["0", "-b", "127.0.0.1", "--model", model.server]);
+    if let Some(workers) = model.workers_for(clients) {
+        command.args(["--workers", &workers.to_string()]);
+    }
     command
-        .args(["0", "-b", "127.0.0.1", "--model", model.name()])
         .args(["--max-connections", &max_connections.to_string()])
         .args(["--drain-timeout", &flag_duration(DRAIN)])
         .env("RUST_LOG", "info,reactor::access=warn");

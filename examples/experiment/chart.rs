@@ -37,11 +37,8 @@ impl Metric {
 }
 
 fn color(model: Model) -> RGBColor {
-    match model {
-        Model::Reactor => RGBColor(31, 119, 180),
-        Model::Threaded => RGBColor(214, 39, 40),
-        Model::Iterative => RGBColor(44, 160, 44),
-    }
+    let (r, g, b) = model.color;
+    RGBColor(r, g, b)
 }
 
 /// Draws `cells` into an SVG file at `path`.

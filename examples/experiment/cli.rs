@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Parser, ValueEnum};
 
 /// Runs the `reactor` server once per cell of a grid (model x workload x clients),
@@ -59,27 +60,85 @@ pub struct Args {
     pub no_pin: bool,
 }
 
-/// One of the server's concurrency models (its `--model` values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Model {
-    /// One thread, one event loop.
-    Reactor,
-    /// One OS thread per connection.
-    Threaded,
-    /// One connection at a time.
-    Iterative,
+/// How many `--workers` a model's server is given in a cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workers {
+    /// The server's default (no `--workers` flag).
+    Default,
+    /// This many, whatever the number of clients.
+    Fixed(usize),
+    /// One per client: a pool sized so that no client waits for a worker.
+    PerClient,
 }
 
-impl Model {
-    pub const ALL: [Model; 3] = [Model::Reactor, Model::Threaded, Model::Iterative];
+/// One server configuration the experiment compares: a row of [`MODELS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Model {
+    /// Its name in `--models`, the table, the CSV and the chart.
+    pub name: &'static str,
+    /// The server's `--model`.
+    pub server: &'static str,
+    pub workers: Workers,
+    /// It runs a thread per client, so the machine's thread limit can rule a cell out.
+    pub thread_per_client: bool,
+    /// Its line in the chart.
+    pub color: (u8, u8, u8),
+    /// What `--help` says about it.
+    pub about: &'static str,
+}
 
-    /// The server's spelling, for `--model` and the reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Model::Reactor => "reactor",
-            Model::Threaded => "threaded",
-            Model::Iterative => "iterative",
+/// Every model the experiment knows, in report order: a new one is one more line.
+/// (name, server's --model, workers, a thread per client, chart colour, help)
+#[rustfmt::skip]
+pub static MODELS: &[Model] = &[
+    Model::new("reactor", "reactor", Workers::Default, false, (31, 119, 180), "One thread, one event loop"),
+    Model::new("threaded", "threaded", Workers::Default, true, (214, 39, 40), "One OS thread per connection"),
+    Model::new("iterative", "iterative", Workers::Default, false, (44, 160, 44), "One connection at a time"),
+    Model::new("pool-2", "pool", Workers::Fixed(2), false, (148, 103, 189), "A pool of 2 worker threads"),
+    Model::new("pool-c", "pool", Workers::PerClient, true, (255, 127, 14), "A pool of one worker per client"),
+];
+
+impl Model {
+    const fn new(
+        name: &'static str,
+        server: &'static str,
+        workers: Workers,
+        thread_per_client: bool,
+        color: (u8, u8, u8),
+        about: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            server,
+            workers,
+            thread_per_client,
+            color,
+            about,
         }
+    }
+
+    /// The name in the reports.
+    pub fn name(self) -> &'static str {
+        self.name
+    }
+
+    /// The server's `--workers` for a cell with `clients` clients, if it gets one.
+    pub fn workers_for(self, clients: usize) -> Option<usize> {
+        match self.workers {
+            Workers::Default => None,
+            Workers::Fixed(n) => Some(n),
+            Workers::PerClient => Some(clients),
+        }
+    }
+}
+
+impl ValueEnum for Model {
+    fn value_variants<'a>() -> &'a [Self] {
+        MODELS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.name).help(self.about))
     }
 }
 
@@ -132,7 +191,7 @@ impl Args {
         clients.sort_unstable();
         clients.dedup();
         Grid {
-            models: dedup(self.models.clone().unwrap_or(Model::ALL.to_vec())),
+            models: dedup(self.models.clone().unwrap_or(MODELS.to_vec())),
             workloads: dedup(self.workloads.clone().unwrap_or(Workload::ALL.to_vec())),
             clients,
             duration: self.duration.unwrap_or(Duration::from_secs(duration)),

@@ -1,8 +1,9 @@
-//! `experiment`: how the three server models behave as clients are added.
+//! `experiment`: how the server models behave as clients are added.
 //!
 //! `cargo run --release --example experiment [-- --quick | --out DIR | ...]` (see
 //! `--help`). For every workload (`/hello`, `/delay/50`, `/spin/5`), model (reactor,
-//! threaded, iterative) and client count (1 to 10 000), it starts a fresh `reactor`
+//! threaded, iterative, the pool with 2 workers and with one per client: the table in
+//! `cli.rs`) and client count (1 to 10 000), it starts a fresh `reactor`
 //! server pinned to one CPU, runs `loadgen --json` pinned to another, and records
 //! throughput, latency, the server's threads, memory and context switches, and
 //! loadgen's verification counts (`cell.rs`, `server.rs`, `load.rs`).

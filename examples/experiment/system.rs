@@ -15,7 +15,8 @@ use serde::Serialize;
 /// File descriptors each process needs beyond one per client (listener, epoll,
 /// pipes, std streams, the probe connection, slack).
 pub const FD_MARGIN: u64 = 64;
-/// Threads the threaded server needs beyond one per client (acceptor, slack).
+/// Threads a thread-per-client server (threaded, a pool sized to the clients) needs
+/// beyond one per client (acceptor, slack).
 pub const THREAD_MARGIN: u64 = 16;
 
 /// The machine, as printed in the header and saved in the JSON.

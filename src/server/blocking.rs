@@ -1,6 +1,6 @@
 //! The blocking driver: one connection on one thread, with blocking reads and
-//! writes. The threaded and iterative models both call [`serve`]; they differ only
-//! in how many of these run at once.
+//! writes. The threaded, iterative and pool models all call [`serve`]; they differ
+//! only in how many of these run at once and who hands them connections.
 //!
 //! Rule: the same steps as the reactor's `drive` (read, route, write), with the
 //! waiting done by the kernel: socket timeouts stand in for the reactor's timers,
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::io_util::{interrupted, timed_out, write_output};
+use super::io_util::{interrupted, read_arrived, timed_out, write_output};
 use super::App;
 use crate::protocol::{DateCache, Phase};
 use crate::routes::{self, Reply};
@@ -27,19 +27,25 @@ const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
 const WRITE_SLICE: Duration = Duration::from_millis(100);
 /// Read buffer per connection.
 const BUFFER_SIZE: usize = 16 * 1024;
+/// Stack for a thread that runs [`serve`] (threaded and pool models): the handlers
+/// are shallow, so 256 KiB is plenty and keeps thousands of threads affordable.
+pub const THREAD_STACK: usize = 256 * 1024;
 
-/// Serves one connection until it closes. I/O errors end this connection only.
+/// Serves one connection, accepted at `accepted`, until it closes. Its timeouts
+/// run from `accepted`, however long it waited for this thread. I/O errors end this
+/// connection only.
 pub fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     app: &App,
     id: usize,
+    accepted: Instant,
     shutdown: &AtomicBool,
 ) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     let mut dates = DateCache::new();
-    let mut conn = app.new_connection(peer, id, Instant::now());
+    let mut conn = app.new_connection(peer, id, accepted);
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut told_shutdown = false;
     stream.set_write_timeout(Some(WRITE_SLICE))?;
@@ -51,6 +57,21 @@ pub fn serve(
         let now = dates.now(Instant::now(), SystemTime::now());
         if shutdown.load(Ordering::Relaxed) && !told_shutdown {
             told_shutdown = true;
+            // Bytes the kernel already holds were sent before the client could know:
+            // take them first, so a request that arrived (on a connection the pool
+            // had queued, or one accepted just before the signal) is answered, not
+            // refused by the shutdown.
+            if conn.wants_read() {
+                match read_arrived(&stream, &mut buf) {
+                    Ok(0) => conn.handle_eof(&now),
+                    Ok(n) => {
+                        Stats::add(&app.stats.bytes_in, n as u64);
+                        conn.handle_bytes(&buf[..n], &now);
+                    }
+                    Err(e) if timed_out(&e) || interrupted(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             conn.handle_shutdown(&now);
         }
         while let Some(request) = conn.poll_request() {
@@ -114,6 +135,24 @@ pub fn serve(
             .deadline()
             .map(|d| d.saturating_duration_since(Instant::now()))
             .unwrap_or(SHUTDOWN_CHECK);
+        if until_deadline.is_zero() {
+            // Already late (a connection that waited in the pool's queue past its
+            // header timeout): take what has arrived without waiting for more, and
+            // let the core judge the rest. Every expiry moves the core on, and the
+            // bytes cannot postpone one that is due, so this cannot repeat for long.
+            let now = dates.now(Instant::now(), SystemTime::now());
+            match read_arrived(&stream, &mut buf) {
+                Ok(0) => conn.handle_eof(&now),
+                Ok(n) => {
+                    Stats::add(&app.stats.bytes_in, n as u64);
+                    conn.handle_bytes(&buf[..n], &now);
+                    conn.handle_timeout(&now);
+                }
+                Err(e) if timed_out(&e) || interrupted(&e) => conn.handle_timeout(&now),
+                Err(e) => return Err(e),
+            }
+            continue;
+        }
         let wait = until_deadline.clamp(Duration::from_millis(1), SHUTDOWN_CHECK);
         if wait != read_timeout {
             stream.set_read_timeout(Some(wait))?;

@@ -34,6 +34,26 @@ pub fn out_of_resources(err: &io::Error) -> bool {
     )
 }
 
+/// Reads what has already arrived on a socket, blocking or not, without waiting
+/// for more (`MSG_DONTWAIT`): `WouldBlock` when nothing has, `Ok(0)` at EOF.
+pub fn read_arrived<S: AsRawFd>(stream: &S, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the descriptor is open while `stream` is borrowed, and `buf` is a
+    // valid, exclusively borrowed buffer of `buf.len()` bytes.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Writes one piece of output, returning how many bytes went.
 pub fn write_output<S: Write + AsRawFd>(stream: &mut S, output: Output<'_>) -> io::Result<usize> {
     let written = match output {

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::blocking;
 use super::signals::Shutdown;
@@ -30,7 +31,7 @@ pub fn run(
         |stream, peer| {
             next_id += 1;
             Stats::bump(&app.stats.connections_accepted);
-            if let Err(e) = blocking::serve(stream, peer, &app, next_id, &flag) {
+            if let Err(e) = blocking::serve(stream, peer, &app, next_id, Instant::now(), &flag) {
                 log::debug!("conn {next_id}: {e}");
             }
             Stats::bump(&app.stats.connections_closed);

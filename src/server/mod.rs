@@ -4,8 +4,10 @@
 //! - [`reactor`]: one thread, one mio `Poll`, every connection non-blocking.
 //! - [`threaded`]: the main thread accepts; a new OS thread serves each connection.
 //! - [`iterative`]: one thread serves one connection to its end, then accepts the next.
+//! - [`pool`]: the main thread accepts into a bounded queue; `--workers` threads
+//!   take connections from it and serve each to its end.
 //!
-//! The two blocking models share [`blocking::serve`], so the three differ only in
+//! The blocking models share [`blocking::serve`], so all of them differ only in
 //! concurrency. What every model shares (settings, routing context, counters, the
 //! listening socket, signals, the start-up line) lives here and in [`signals`].
 
@@ -25,6 +27,7 @@ pub mod blocking;
 pub mod client;
 pub mod io_util;
 pub mod iterative;
+pub mod pool;
 pub mod reactor;
 pub mod signals;
 pub mod threaded;
@@ -126,10 +129,14 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listener"));
     };
     let addr = first.local_addr()?;
-    let workers = if listeners.len() > 1 {
-        format!(", {} workers", listeners.len())
-    } else {
-        String::new()
+    let pool = match app.config.model {
+        Model::Pool => Some(pool::Pool::start(&app, &shutdown)?),
+        _ => None,
+    };
+    let workers = match app.config.model {
+        Model::Reactor if listeners.len() > 1 => format!(", {} workers", listeners.len()),
+        Model::Pool => format!(", {} workers", app.config.workers),
+        _ => String::new(),
     };
     log::info!(
         "reactor listening on http://{addr}/ (model {}{workers}, pid {})",
@@ -150,6 +157,10 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
         Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
         Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
+        Model::Pool => match pool {
+            Some(pool) => pool.run(listeners.remove(0), shutdown),
+            None => Err(io::Error::other("the pool's workers were not started")),
+        },
     }
 }
 

@@ -1,9 +1,9 @@
 //! The tutorial's "with threads" server: the main thread accepts, and every
 //! connection gets its own named OS thread running [`blocking::serve`].
 //!
-//! No thread pool, on purpose: this is the design the course built. Each thread
-//! costs a stack (reserved virtual memory, mostly untouched) and a kernel task, and
-//! the scheduler switches between them. At `--max-connections` live connections the
+//! No thread pool, on purpose: this is the design the course built (the pool is
+//! [`super::pool`]). Each thread costs a stack (reserved virtual memory, mostly
+//! untouched) and a kernel task, and the scheduler switches between them. At `--max-connections` live connections the
 //! main thread stops accepting, so further clients wait in the kernel's backlog.
 
 use std::io;
@@ -16,10 +16,6 @@ use super::blocking;
 use super::signals::Shutdown;
 use super::App;
 use crate::stats::Stats;
-
-/// Stack per connection thread: our handlers are shallow, so 256 KiB is plenty
-/// and keeps thousands of threads affordable.
-const THREAD_STACK: usize = 256 * 1024;
 
 /// Accepts until a shutdown signal, then waits (up to the drain deadline) for the
 /// connection threads to finish.
@@ -41,6 +37,7 @@ pub fn run(
         |stream, peer| {
             next_id += 1;
             let id = next_id;
+            let accepted = Instant::now();
             let stats = Arc::clone(&app.stats);
             let app = Arc::clone(&app);
             let flag = Arc::clone(&flag);
@@ -48,9 +45,9 @@ pub fn run(
             stats.thread_started();
             let spawned = thread::Builder::new()
                 .name(format!("conn-{id}"))
-                .stack_size(THREAD_STACK)
+                .stack_size(blocking::THREAD_STACK)
                 .spawn(move || {
-                    if let Err(e) = blocking::serve(stream, peer, &app, id, &flag) {
+                    if let Err(e) = blocking::serve(stream, peer, &app, id, accepted, &flag) {
                         log::debug!("conn {id}: {e}");
                     }
                     Stats::bump(&app.stats.connections_closed);

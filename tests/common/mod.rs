@@ -11,7 +11,7 @@
 //! - [`Client`]: a `TcpStream` plus a buffer, so pipelined responses can be read one
 //!   at a time ([`Client::read_response`]) and the rest kept for the next call.
 //! - [`for_each_model!`]: turns `fn name(model: &str)` into one named `#[test]` per
-//!   concurrency model (`reactor::name`, `threaded::name`, `iterative::name`).
+//!   concurrency model (`reactor::name`, `threaded::name`, ..., `pool::name`).
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -24,8 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// The three concurrency models, as `--model` spells them.
-pub const MODELS: [&str; 3] = ["reactor", "threaded", "iterative"];
+/// The concurrency models, as `--model` spells them (the same list as in
+/// [`for_each_model!`]).
+pub const MODELS: [&str; 4] = ["reactor", "threaded", "iterative", "pool"];
 
 /// How long a test waits for any single read before calling the server stuck.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,7 +38,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 const LISTENING: &str = "reactor listening on http://";
 
 /// Runs each `fn name(model: &str)` once per model, as separately named tests:
-/// `reactor::name`, `threaded::name` and `iterative::name`.
+/// `reactor::name`, `threaded::name`, `iterative::name` and `pool::name`. A new
+/// model is one more word in the list below (and in [`MODELS`]).
 ///
 /// ```ignore
 /// fn keeps_alive(model: &str) { /* ... */ }
@@ -46,14 +48,14 @@ const LISTENING: &str = "reactor listening on http://";
 #[macro_export]
 macro_rules! for_each_model {
     ($($name:ident),* $(,)?) => {
-        mod reactor {
-            $( #[test] fn $name() { super::$name("reactor") } )*
-        }
-        mod threaded {
-            $( #[test] fn $name() { super::$name("threaded") } )*
-        }
-        mod iterative {
-            $( #[test] fn $name() { super::$name("iterative") } )*
+        $crate::for_each_model!(@models [reactor threaded iterative pool] [$($name),*]);
+    };
+    (@models [$($model:ident)*] $names:tt) => {
+        $( $crate::for_each_model!(@model $model $names); )*
+    };
+    (@model $model:ident [$($name:ident),*]) => {
+        mod $model {
+            $( #[test] fn $name() { super::$name(stringify!($model)) } )*
         }
     };
 }
