@@ -78,6 +78,8 @@ pub enum Model {
     /// A fixed set of worker threads (`--workers`), blocking I/O, fed accepted
     /// connections from a bounded queue; each serves one connection to its end.
     Pool,
+    /// One thread, one io_uring: the kernel does the I/O, the loop only reads completions.
+    Uring,
 }
 
 impl Model {
@@ -88,6 +90,7 @@ impl Model {
             Self::Threaded => "threaded",
             Self::Iterative => "iterative",
             Self::Pool => "pool",
+            Self::Uring => "uring",
         }
     }
 }
@@ -113,8 +116,8 @@ pub struct Config {
     /// Most connections open at once; the listener is paused at the limit. With
     /// several reactor workers, each takes an equal share.
     pub max_connections: usize,
-    /// Reactor model: independent loops, each one thread, sharing the port
-    /// (`SO_REUSEPORT`). Pool model: the worker threads that serve connections.
+    /// Reactor and uring models: independent event loops, each one thread, sharing
+    /// the port (`SO_REUSEPORT`). Pool model: the worker threads that serve connections.
     pub workers: usize,
     /// After SIGINT/SIGTERM, how long in-flight responses get to finish.
     pub drain_timeout: Duration,
@@ -126,10 +129,10 @@ pub struct Config {
 }
 
 impl Config {
-    /// Listening sockets the model needs: one per reactor loop, else one.
+    /// Listening sockets the model needs: one per event loop (reactor, uring), else one.
     pub fn listeners(&self) -> usize {
         match self.model {
-            Model::Reactor => self.workers.max(1),
+            Model::Reactor | Model::Uring => self.workers.max(1),
             Model::Threaded | Model::Iterative | Model::Pool => 1,
         }
     }

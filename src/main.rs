@@ -105,6 +105,8 @@ enum ModelArg {
     Iterative,
     /// A fixed pool of --workers threads fed from a bounded queue.
     Pool,
+    /// One thread, one io_uring (Linux 6.1 or later).
+    Uring,
 }
 
 impl From<ModelArg> for Model {
@@ -114,6 +116,7 @@ impl From<ModelArg> for Model {
             ModelArg::Threaded => Model::Threaded,
             ModelArg::Iterative => Model::Iterative,
             ModelArg::Pool => Model::Pool,
+            ModelArg::Uring => Model::Uring,
         }
     }
 }
@@ -148,12 +151,12 @@ fn config_from(cli: Cli) -> Result<Config, String> {
     let workers = match (model, cli.workers) {
         (Model::Threaded | Model::Iterative, Some(n)) if n > 1 => {
             return Err(format!(
-                "--workers applies to the reactor and pool models only (the {model} model has its own way to use cores)"
+                "--workers applies to the reactor, uring and pool models only (the {model} model has its own way to use cores)"
             ))
         }
-        (Model::Reactor, Some(n)) if n > MAX_REACTOR_WORKERS => {
+        (Model::Reactor | Model::Uring, Some(n)) if n > MAX_REACTOR_WORKERS => {
             return Err(format!(
-                "--workers for the reactor model is at most {MAX_REACTOR_WORKERS}"
+                "--workers for the reactor and uring models is at most {MAX_REACTOR_WORKERS}"
             ))
         }
         (_, Some(n)) => usize::from(n),
@@ -213,6 +216,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before binding: a kernel that lacks or refuses io_uring is a one-line answer,
+    // not a listening line followed by a failure.
+    if config.model == Model::Uring {
+        if let Err(why) = reactor::server::uring_available() {
+            eprintln!("reactor: --model uring: {why}");
+            return ExitCode::from(2);
+        }
+    }
     let listeners = match reactor::server::bind_all(config.addr, config.listeners()) {
         Ok(listeners) => listeners,
         Err(e) => {

@@ -163,7 +163,7 @@ fn idle(model: &str) {
         assert_eq!(figure(&r, "closed_by_server"), 200.0, "{r:#}");
         assert!(figure(&r, "closed_min_s") >= 0.9, "{r:#}");
     }
-    if model == "reactor" {
+    if model == "reactor" || model == "uring" {
         // A few KiB each, not a thread's stack.
         assert!(figure(&r, "kib_per_connection") < 16.0, "{r:#}");
     }

@@ -23,7 +23,7 @@ fn mistakes_are_one_line_and_exit_code_2() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--model", "threaded", "--workers", "2"],
-            "--workers applies to the reactor and pool models only",
+            "--workers applies to the reactor, uring and pool models only",
         ),
         (&["--workers", "0"], "--workers"),
         (&["--max-head", "100000000"], "at most 64 MiB"),

@@ -239,6 +239,9 @@ fn content_types_follow_extensions() {
 fn big_file_is_sent_whole_under_every_model() {
     let expected = big_content();
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let server = FileServer::start_model(model);
         let reply = server.get("GET", "/big.bin", &[]);
         assert_eq!(reply.status, 200, "{model}");
@@ -440,6 +443,9 @@ fn fifos_are_refused_without_blocking_the_server() {
 #[test]
 fn a_file_truncated_while_sent_ends_the_connection() {
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let server = FileServer::start_model(model);
         let path = server.root().join("shrinking.bin");
         fs::write(&path, vec![7u8; 64 * 1024 * 1024]).unwrap();
@@ -472,6 +478,9 @@ fn a_file_truncated_while_sent_ends_the_connection() {
 #[test]
 fn a_changed_file_is_served_fresh_once_the_cache_ttl_passes() {
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let server = FileServer::start_with(model, &["--file-cache-ttl", "300ms"]);
         let path = server.root().join("notes.txt");
         assert_eq!(server.get("GET", "/notes.txt", &[]).text(), "plain text");

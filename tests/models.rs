@@ -314,6 +314,9 @@ fn one_keep_alive_client_monopolises_the_iterative_server() {
 #[test]
 fn shutdown_under_traffic_loses_no_response_in_any_model() {
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let mut server = Server::start(model, &[]);
         // The iterative model serves one connection at a time, so it gets one
         // pipelined connection; the others get one connection per request.
@@ -351,6 +354,9 @@ fn shutdown_under_traffic_loses_no_response_in_any_model() {
 #[test]
 fn every_model_reports_itself_in_stats() {
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let server = Server::start(model, &[]);
         let stats = server.request(&get("/stats", &["Connection: close"]));
         let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
@@ -500,6 +506,9 @@ fn threaded_out_of_descriptors_warns_once_and_serves_the_queue_later() {
 fn a_client_that_stops_reading_is_dropped_at_the_write_timeout() {
     use std::io::{ErrorKind, Write};
     for model in MODELS {
+        if common::skip(model) {
+            continue;
+        }
         let server = Server::start_with_env(
             model,
             &["--write-timeout", "1s"],

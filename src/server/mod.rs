@@ -6,6 +6,8 @@
 //! - [`iterative`]: one thread serves one connection to its end, then accepts the next.
 //! - [`pool`]: the main thread accepts into a bounded queue; `--workers` threads
 //!   take connections from it and serve each to its end.
+//! - `uring` (Linux): one thread, one io_uring; the kernel does the I/O and the loop
+//!   reads completions.
 //!
 //! The blocking models share [`blocking::serve`], so all of them differ only in
 //! concurrency. What every model shares (settings, routing context, counters, the
@@ -32,6 +34,8 @@ pub mod reactor;
 pub mod signals;
 pub mod threaded;
 pub mod timers;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 /// Pending connections the kernel queues for us (`listen(2)` backlog).
 pub const LISTEN_BACKLOG: i32 = 1024;
@@ -134,7 +138,9 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         _ => None,
     };
     let workers = match app.config.model {
-        Model::Reactor if listeners.len() > 1 => format!(", {} workers", listeners.len()),
+        Model::Reactor | Model::Uring if listeners.len() > 1 => {
+            format!(", {} workers", listeners.len())
+        }
         Model::Pool => format!(", {} workers", app.config.workers),
         _ => String::new(),
     };
@@ -143,17 +149,19 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         app.config.model,
         std::process::id()
     );
-    // The reactor logs its stats line from a timer in its loop.
+    // The event loops log their stats line from a timer in the loop.
     if let Some(every) = app
         .config
         .stats_interval
-        .filter(|_| app.config.model != Model::Reactor)
+        .filter(|_| !matches!(app.config.model, Model::Reactor | Model::Uring))
     {
         spawn_stats_logger(Arc::clone(&app), every)?;
     }
     let mut listeners = listeners;
     match app.config.model {
-        Model::Reactor if listeners.len() > 1 => reactor::run_workers(listeners, app, shutdown),
+        Model::Reactor if listeners.len() > 1 => {
+            run_workers("reactor", reactor::run, listeners, app, shutdown)
+        }
         Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
         Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
         Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
@@ -161,7 +169,62 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
             Some(pool) => pool.run(listeners.remove(0), shutdown),
             None => Err(io::Error::other("the pool's workers were not started")),
         },
+        #[cfg(target_os = "linux")]
+        Model::Uring if listeners.len() > 1 => {
+            run_workers("uring", uring::run, listeners, app, shutdown)
+        }
+        #[cfg(target_os = "linux")]
+        Model::Uring => uring::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        #[cfg(not(target_os = "linux"))]
+        Model::Uring => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "io_uring is Linux-only",
+        )),
     }
+}
+
+/// Whether `--model uring` can run here; the error says why not, in one line.
+pub fn uring_available() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    return uring::probe().map_err(|why| why.to_string());
+    #[cfg(not(target_os = "linux"))]
+    return Err("io_uring unavailable: it is Linux-only".into());
+}
+
+/// One event-loop body, as [`run_workers`] starts it on each thread.
+pub type LoopFn = fn(TcpListener, Arc<App>, signals::Shutdown, reactor::Worker) -> io::Result<()>;
+
+/// `--workers N`: N independent loops, each one thread with its own listener
+/// (`SO_REUSEPORT`) and everything else of its own: nothing is shared but the
+/// counters and the file cache. Each drains on the same signal; returns when all
+/// have finished.
+pub fn run_workers(
+    name: &str,
+    run: LoopFn,
+    listeners: Vec<TcpListener>,
+    app: Arc<App>,
+    shutdown: signals::Shutdown,
+) -> io::Result<()> {
+    let count = listeners.len();
+    let mut handles = Vec::with_capacity(count);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let worker = reactor::Worker { index, count };
+        let app = Arc::clone(&app);
+        let shutdown = shutdown.another()?;
+        let handle = std::thread::Builder::new()
+            .name(format!("{name}-{index}"))
+            .spawn(move || run(listener, app, shutdown, worker))?;
+        handles.push(handle);
+    }
+    let mut result = Ok(());
+    for handle in handles {
+        match handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(io::Error::other(format!("a {name} worker panicked"))),
+        }
+    }
+    result
 }
 
 /// `--stats-interval` for the blocking models, whose threads all block in I/O: a

@@ -82,37 +82,6 @@ pub fn run(
     reactor.run()
 }
 
-/// `--workers N`: N independent reactors, each one thread with its own listener
-/// (`SO_REUSEPORT`), poller, connections and timers: nothing is shared but the
-/// counters and the file cache. Each drains on the same signal; returns when all
-/// have finished.
-pub fn run_workers(
-    listeners: Vec<std::net::TcpListener>,
-    app: Arc<App>,
-    shutdown: Shutdown,
-) -> io::Result<()> {
-    let count = listeners.len();
-    let mut handles = Vec::with_capacity(count);
-    for (index, listener) in listeners.into_iter().enumerate() {
-        let worker = Worker { index, count };
-        let app = Arc::clone(&app);
-        let shutdown = shutdown.another()?;
-        let handle = std::thread::Builder::new()
-            .name(format!("reactor-{index}"))
-            .spawn(move || run(listener, app, shutdown, worker))?;
-        handles.push(handle);
-    }
-    let mut result = Ok(());
-    for handle in handles {
-        match handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => result = Err(e),
-            Err(_) => result = Err(io::Error::other("a reactor worker panicked")),
-        }
-    }
-    result
-}
-
 struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,

@@ -4,13 +4,17 @@
 //! Rule: the only place that touches signal handlers. The reactor registers
 //! [`Shutdown::source`] with its `Poll` so a signal wakes the loop; the blocking models
 //! poll it the same way while accepting, and their connection threads read
-//! [`Shutdown::requested`] between reads.
+//! [`Shutdown::requested`] between reads. The uring loop, which has no `Poll`, watches
+//! a [`SignalPipe`] instead: a plain descriptor that turns readable on a signal.
 
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::SigId;
 use signal_hook_mio::v1_0::Signals;
 
 /// The shutdown request, as a flag and as a mio event source.
@@ -60,7 +64,64 @@ impl Shutdown {
     /// Consumes pending signal notifications (the flag stays set).
     pub fn drain_pending(&mut self) {
         for signal in self.source.pending() {
-            log::info!("received signal {signal}: finishing in-flight responses, then exiting");
+            log_received(signal);
+        }
+    }
+
+    /// A descriptor that becomes readable when SIGINT or SIGTERM arrives, for a loop
+    /// that waits on something other than a mio `Poll`.
+    pub fn pipe(&self) -> io::Result<SignalPipe> {
+        SignalPipe::new()
+    }
+}
+
+fn log_received(signal: i32) {
+    log::info!("received signal {signal}: finishing in-flight responses, then exiting");
+}
+
+/// One non-blocking socket pair per signal: the handler writes a byte, the loop
+/// watches the read ends. One pair each, so the log can name the signal.
+pub struct SignalPipe {
+    ends: [(i32, UnixStream, SigId); 2],
+}
+
+impl SignalPipe {
+    fn new() -> io::Result<Self> {
+        let pair = |signal: i32| -> io::Result<(i32, UnixStream, SigId)> {
+            let (read, write) = UnixStream::pair()?;
+            read.set_nonblocking(true)?;
+            let id = signal_hook::low_level::pipe::register(signal, write)?;
+            Ok((signal, read, id))
+        };
+        Ok(Self {
+            ends: [pair(SIGINT)?, pair(SIGTERM)?],
+        })
+    }
+
+    /// The read ends: each turns readable when its signal arrived.
+    pub fn fds(&self) -> [RawFd; 2] {
+        [self.ends[0].1.as_raw_fd(), self.ends[1].1.as_raw_fd()]
+    }
+
+    /// Reads what the handlers wrote and logs each signal once.
+    pub fn drain(&mut self) {
+        let mut bytes = [0u8; 16];
+        for (signal, read, _) in &mut self.ends {
+            let mut got = false;
+            while matches!(read.read(&mut bytes), Ok(n) if n > 0) {
+                got = true;
+            }
+            if got {
+                log_received(*signal);
+            }
+        }
+    }
+}
+
+impl Drop for SignalPipe {
+    fn drop(&mut self) {
+        for (_, _, id) in &self.ends {
+            signal_hook::low_level::unregister(*id);
         }
     }
 }

@@ -11,7 +11,9 @@
 //! - [`Client`]: a `TcpStream` plus a buffer, so pipelined responses can be read one
 //!   at a time ([`Client::read_response`]) and the rest kept for the next call.
 //! - [`for_each_model!`]: turns `fn name(model: &str)` into one named `#[test]` per
-//!   concurrency model (`reactor::name`, `threaded::name`, ..., `pool::name`).
+//!   concurrency model (`reactor::name`, `threaded::name`, ..., `pool::name`,
+//!   `uring::name`). Where the kernel lacks or refuses io_uring, the uring tests
+//!   print why and pass without running ([`skip`]); only then.
 
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
@@ -26,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// The concurrency models, as `--model` spells them (the same list as in
 /// [`for_each_model!`]).
-pub const MODELS: [&str; 4] = ["reactor", "threaded", "iterative", "pool"];
+pub const MODELS: [&str; 5] = ["reactor", "threaded", "iterative", "pool", "uring"];
 
 /// How long a test waits for any single read before calling the server stuck.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,8 +40,10 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 const LISTENING: &str = "reactor listening on http://";
 
 /// Runs each `fn name(model: &str)` once per model, as separately named tests:
-/// `reactor::name`, `threaded::name`, `iterative::name` and `pool::name`. A new
-/// model is one more word in the list below (and in [`MODELS`]).
+/// `reactor::name`, `threaded::name`, `iterative::name`, `pool::name` and
+/// `uring::name` (which returns at once, saying why, where io_uring is unavailable:
+/// see [`skip`]). A new blocking or readiness model is one more word in the list
+/// below (and in [`MODELS`]).
 ///
 /// ```ignore
 /// fn keeps_alive(model: &str) { /* ... */ }
@@ -48,16 +52,63 @@ const LISTENING: &str = "reactor listening on http://";
 #[macro_export]
 macro_rules! for_each_model {
     ($($name:ident),* $(,)?) => {
-        $crate::for_each_model!(@models [reactor threaded iterative pool] [$($name),*]);
+        $crate::for_each_model!(@models [reactor threaded iterative pool uring] [$($name),*]);
     };
     (@models [$($model:ident)*] $names:tt) => {
         $( $crate::for_each_model!(@model $model $names); )*
     };
     (@model $model:ident [$($name:ident),*]) => {
         mod $model {
-            $( #[test] fn $name() { super::$name(stringify!($model)) } )*
+            $( #[test] fn $name() {
+                if !$crate::common::skip(stringify!($model)) { super::$name(stringify!($model)) }
+            } )*
         }
     };
+}
+
+/// `true` (after printing why) when `model` cannot run on this machine: only the
+/// uring model, and only when the binary itself says io_uring is unavailable (exit
+/// 2 with its one line). Any other failure to start is not a reason to skip.
+pub fn skip(model: &str) -> bool {
+    if model != "uring" {
+        return false;
+    }
+    match uring_unavailable() {
+        Some(why) => {
+            eprintln!("skipped on this machine: {why}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// Why the binary refuses `--model uring` here, asked once per test process.
+pub fn uring_unavailable() -> Option<&'static str> {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(|| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reactor"))
+            .args(["0", "--model", "uring"])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the reactor binary: {e}"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let first = BufReader::new(stderr).lines().next();
+        let first = first.and_then(|l| l.ok()).unwrap_or_default();
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        if first.contains(LISTENING) {
+            return None;
+        }
+        assert!(
+            status.code() == Some(2) && first.contains("io_uring unavailable"),
+            "--model uring failed to start for another reason ({status}): {first}"
+        );
+        Some(first)
+    })
+    .as_deref()
 }
 
 // ---- the server process ---------------------------------------------------------------
@@ -82,6 +133,16 @@ impl Server {
     /// Like [`Server::start`], with extra environment variables (e.g.
     /// `("RUST_LOG", "debug")` to inspect the connection life cycle in [`Server::logs`]).
     pub fn start_with_env(model: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::spawn(model, args, env, None)
+    }
+
+    /// Like [`Server::start`], with RLIMIT_NOFILE set to `limit` before the binary
+    /// runs (for a limit in force from start-up, unlike [`Server::limit_descriptors`]).
+    pub fn start_with_nofile(model: &str, args: &[&str], limit: usize) -> Server {
+        Self::spawn(model, args, &[], Some(limit))
+    }
+
+    fn spawn(model: &str, args: &[&str], env: &[(&str, &str)], nofile: Option<usize>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reactor"));
         command
             .arg("0")
@@ -95,6 +156,24 @@ impl Server {
             .stderr(Stdio::piped());
         for (key, value) in env {
             command.env(key, value);
+        }
+        if let Some(limit) = nofile {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: 4096,
+            };
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only setrlimit runs, which is
+            // async-signal-safe, on a value prepared before the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let mut child = command
             .spawn()
