@@ -51,6 +51,9 @@ pub struct Peer {
     pub server_unsent: u64,
     pub server_unread: u64,
     pub server_wrote_at: Option<Instant>,
+    /// The observation before the one that set `server_wrote_at`: the write happened
+    /// after it. An observer starved of CPU stamps writes late; this bounds how late.
+    pub server_wrote_after: Option<Instant>,
     pub connected_at: Option<Instant>,
     pub connect_error: Option<String>,
     pub first_sent_at: Option<Instant>,
@@ -100,6 +103,8 @@ pub struct Swarm {
     addr: SocketAddr,
     pub peers: Vec<Peer>,
     scratch: Vec<u8>,
+    /// When [`Swarm::observe_server_side`] last looked.
+    last_observed: Option<Instant>,
 }
 
 impl Swarm {
@@ -110,6 +115,7 @@ impl Swarm {
             addr,
             peers: Vec::new(),
             scratch: vec![0; 64 * 1024],
+            last_observed: None,
         })
     }
 
@@ -171,6 +177,7 @@ impl Swarm {
             server_unsent: 0,
             server_unread: 0,
             server_wrote_at: None,
+            server_wrote_after: None,
             reading,
             reader: ResponseReader::default(),
             unparsed: Vec::new(),
@@ -349,6 +356,7 @@ impl Swarm {
     pub fn observe_server_side(&mut self) {
         let table = server_sockets(self.addr.port());
         let now = Instant::now();
+        let previous = self.last_observed.replace(now);
         for peer in self.peers.iter_mut().filter(|p| p.is_open()) {
             let Some(port) = peer.local_port else {
                 continue;
@@ -364,6 +372,7 @@ impl Swarm {
             }
             if end.unsent > peer.server_unsent {
                 peer.server_wrote_at = Some(now);
+                peer.server_wrote_after = previous.or(peer.connected_at);
             }
             peer.server_unsent = end.unsent;
             peer.server_unread = end.unread;
