@@ -51,8 +51,9 @@ pub struct Peer {
     pub server_unsent: u64,
     pub server_unread: u64,
     pub server_wrote_at: Option<Instant>,
-    /// The observation before the one that set `server_wrote_at`: the write happened
-    /// after it. An observer starved of CPU stamps writes late; this bounds how late.
+    /// When the observation before the one that set `server_wrote_at` began: the
+    /// write happened after it. An observer that is starved of CPU, or slow to read
+    /// the socket table, stamps writes late; this bounds how late.
     pub server_wrote_after: Option<Instant>,
     pub connected_at: Option<Instant>,
     pub connect_error: Option<String>,
@@ -103,7 +104,7 @@ pub struct Swarm {
     addr: SocketAddr,
     pub peers: Vec<Peer>,
     scratch: Vec<u8>,
-    /// When [`Swarm::observe_server_side`] last looked.
+    /// When [`Swarm::observe_server_side`] last began to look.
     last_observed: Option<Instant>,
 }
 
@@ -354,9 +355,13 @@ impl Swarm {
     /// window). Loopback only, like every attack: the server's sockets are in this
     /// machine's /proc/net/tcp.
     pub fn observe_server_side(&mut self) {
+        // Reading a big socket table takes a while (a loaded machine, thousands of
+        // TIME_WAIT entries): a write it shows happened before the read ended, and
+        // after the previous read started.
+        let started = Instant::now();
         let table = server_sockets(self.addr.port());
         let now = Instant::now();
-        let previous = self.last_observed.replace(now);
+        let previous = self.last_observed.replace(started);
         for peer in self.peers.iter_mut().filter(|p| p.is_open()) {
             let Some(port) = peer.local_port else {
                 continue;
