@@ -300,13 +300,12 @@ fn read_whole(file: &File, len: u64) -> io::Result<Vec<u8>> {
 
 #[cfg(target_os = "linux")]
 mod beneath {
-    use std::ffi::CString;
     use std::fs::File;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
     use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
+
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
     /// The served directory, opened once (a process serves one root).
     static ROOT: OnceLock<Option<(PathBuf, File)>> = OnceLock::new();
@@ -325,26 +324,18 @@ mod beneath {
         if cached_root != root {
             return None;
         }
-        let path = CString::new(relative.as_os_str().as_bytes()).ok()?;
-        // SAFETY: open_how is plain integers, for which all-zero is valid (and
-        // means "no mode, no other resolve flags").
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: `dir` is an open directory for the life of the process, `path` is
-        // NUL-terminated, and `how` is a valid open_how of the size we pass.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-        // SAFETY: openat2 returned a new descriptor that nothing else owns.
-        Some(unsafe { File::from_raw_fd(fd) })
+        // RESOLVE_BENEATH: no `..`, absolute path or symlink may leave `dir`. Any
+        // failure (ENOSYS on kernels before 5.6 included) sends the request down the
+        // portable path, which decides for itself.
+        let fd = openat2(
+            dir,
+            relative,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
+        Some(File::from(fd))
     }
 }
 
