@@ -15,6 +15,10 @@
 //! Rule: `protocol` never sees a socket, a clock or a thread; `server` never makes
 //! an HTTP decision.
 
+// An `unsafe fn` states a contract; each unsafe operation inside it still needs its
+// own block and SAFETY comment.
+#![deny(unsafe_op_in_unsafe_fn)]
+
 pub mod cli;
 pub mod config;
 pub mod protocol;
