@@ -2,9 +2,9 @@
 //! conditional requests (those two in `file_response.rs`).
 //!
 //! Rule: this is the only code in the crate that opens files, and it never reads a
-//! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open file
-//! and a range) that the driver copies to the socket with `sendfile`, in bounded
-//! chunks. A smaller body is read here in one `pread`, so it travels in the same
+//! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open
+//! file and a range) that the driver copies to the socket with `sendfile`, in
+//! bounded chunks. A smaller body is read in one `pread`, so it travels in the same
 //! `write` as its head (and as the responses pipelined after it). Safety rules, in
 //! the order applied:
 //!
@@ -17,6 +17,9 @@
 //!    directories are served; a fifo, socket or device gets 403. Files are opened
 //!    with `O_NONBLOCK | O_NOFOLLOW` and checked again, so a file swapped for a fifo
 //!    or a symlink in between cannot block the thread or escape the root.
+//!
+//! [`INLINE_MAX`]: super::file_response::INLINE_MAX
+//! [`FileBody`]: crate::protocol::FileBody
 
 use std::fmt::Write;
 use std::fs::{File, Metadata, OpenOptions};
@@ -29,14 +32,9 @@ use std::time::{Instant, SystemTime};
 
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::file_cache::{self, CachedFile, FileCache};
-use super::file_response::{respond, Contents, FileFacts};
+use super::file_cache::{self, CachedFile, FileCache, FileFacts};
+use super::file_response::{respond, Contents};
 use crate::protocol::{Request, Response};
-
-/// Bodies up to this size are read into the response rather than sent with
-/// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
-/// after every head, and it lets pipelined responses share one `write`.
-pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// Bytes left as they are in a listing's hrefs: RFC 3986 unreserved characters.
 const HREF_KEEP: &AsciiSet = &NON_ALPHANUMERIC
