@@ -9,6 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
 use super::signals::Shutdown;
 use super::App;
@@ -23,7 +24,7 @@ pub fn run(
     app.stats.thread_started();
     let flag = shutdown.flag();
     let mut next_id = 0usize;
-    blocking::accept_until_shutdown(
+    accept_until_shutdown(
         listener,
         &app.stats,
         &mut shutdown,

@@ -25,6 +25,7 @@ use crate::protocol::{Connection, Settings};
 use crate::routes::{Ctx, FileCache};
 use crate::stats::{Snapshot, Stats};
 
+pub mod accept;
 pub mod blocking;
 pub mod client;
 pub mod io_util;
@@ -162,7 +163,7 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         Model::Reactor if listeners.len() > 1 => {
             run_workers("reactor", reactor::run, listeners, app, shutdown)
         }
-        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, Worker::ONLY),
         Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
         Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
         Model::Pool => match pool {
@@ -174,7 +175,7 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
             run_workers("uring", uring::run, listeners, app, shutdown)
         }
         #[cfg(target_os = "linux")]
-        Model::Uring => uring::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Uring => uring::run(listeners.remove(0), app, shutdown, Worker::ONLY),
         #[cfg(not(target_os = "linux"))]
         Model::Uring => Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -191,8 +192,20 @@ pub fn uring_available() -> Result<(), String> {
     return Err("io_uring unavailable: it is Linux-only".into());
 }
 
+/// Which of the `--workers` event loops this is.
+#[derive(Clone, Copy, Debug)]
+pub struct Worker {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Worker {
+    /// The only loop (the default).
+    pub const ONLY: Worker = Worker { index: 0, count: 1 };
+}
+
 /// One event-loop body, as [`run_workers`] starts it on each thread.
-pub type LoopFn = fn(TcpListener, Arc<App>, signals::Shutdown, reactor::Worker) -> io::Result<()>;
+pub type LoopFn = fn(TcpListener, Arc<App>, signals::Shutdown, Worker) -> io::Result<()>;
 
 /// `--workers N`: N independent loops, each one thread with its own listener
 /// (`SO_REUSEPORT`) and everything else of its own: nothing is shared but the
@@ -208,7 +221,7 @@ pub fn run_workers(
     let count = listeners.len();
     let mut handles = Vec::with_capacity(count);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let worker = reactor::Worker { index, count };
+        let worker = Worker { index, count };
         let app = Arc::clone(&app);
         let shutdown = shutdown.another()?;
         let handle = std::thread::Builder::new()

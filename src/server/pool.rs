@@ -41,6 +41,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
 use super::signals::Shutdown;
 use super::App;
@@ -157,7 +158,7 @@ impl Pool {
         let max = app.config.max_connections as u64;
         let mut next_id = 0usize;
         let mut warned_busy = false;
-        let accepted = blocking::accept_until_shutdown(
+        let accepted = accept_until_shutdown(
             listener,
             &app.stats,
             &mut shutdown,

@@ -22,11 +22,12 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::client::Client;
-use super::io_util::{interrupted, out_of_resources, would_block};
+use super::io_util::{interrupted, would_block};
 use super::signals::Shutdown;
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App};
+use super::{log_stats_line, App, Worker};
 use crate::protocol::{DateCache, Now, Phase};
 use crate::routes::{self, Reply};
 use crate::stats::{Snapshot, Stats};
@@ -41,33 +42,6 @@ const EVENTS_CAPACITY: usize = 1024;
 const SCRATCH_SIZE: usize = 64 * 1024;
 /// Read-route-write rounds per client per turn before it yields to the others.
 const DRIVE_ROUNDS: usize = 4;
-/// How long to wait before accepting again after running out of descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-/// Why the listener is not being watched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accepting {
-    /// Watching the listener.
-    Yes,
-    /// At `--max-connections`: resume when a connection closes.
-    PausedAtLimit,
-    /// Out of file descriptors: resume when one closes or the retry timer fires.
-    PausedNoDescriptors,
-    /// Shutting down: the listener is closed.
-    Stopped,
-}
-
-/// Which of the `--workers` loops this is.
-#[derive(Clone, Copy, Debug)]
-pub struct Worker {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Worker {
-    /// The only loop (the default).
-    pub const ONLY: Worker = Worker { index: 0, count: 1 };
-}
 
 /// Runs the event loop until a shutdown signal has been handled. Worker 0 logs the
 /// `--stats-interval` line; each worker takes its share of `--max-connections`.
@@ -88,8 +62,7 @@ struct Reactor {
     accepting: Accepting,
     /// This worker's share of `--max-connections`.
     max_connections: usize,
-    /// The out-of-descriptors warning was logged and no accept has succeeded since.
-    warned_no_descriptors: bool,
+    backoff: Backoff,
     shutdown: Shutdown,
     /// Set once a shutdown began: when the drain must end.
     drain_deadline: Option<Instant>,
@@ -127,7 +100,7 @@ impl Reactor {
             listener: Some(listener),
             accepting: Accepting::Yes,
             max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
-            warned_no_descriptors: false,
+            backoff: Backoff::default(),
             shutdown,
             drain_deadline: None,
             clients: Slab::with_capacity(1024),
@@ -241,10 +214,7 @@ impl Reactor {
                 return;
             }
             if self.clients.len() >= self.max_connections {
-                log::warn!(
-                    "at --max-connections ({}): pausing accept until a connection closes",
-                    self.max_connections
-                );
+                warn_at_limit(self.max_connections);
                 self.pause_accepting(Accepting::PausedAtLimit);
                 return;
             }
@@ -253,24 +223,18 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    self.warned_no_descriptors = false;
+                    self.backoff.accepted();
                     self.add_client(stream, peer, now);
                 }
                 Err(e) if would_block(&e) => return,
-                Err(e) if interrupted(&e) => {}
-                Err(e) if out_of_resources(&e) => {
-                    // Log once per episode, not once per retry.
-                    if !self.warned_no_descriptors {
-                        self.warned_no_descriptors = true;
-                        log::warn!("accept: {e}; pausing accept until a connection closes");
+                Err(e) => {
+                    if self.backoff.failed(&e) == AfterFailure::Pause {
+                        self.pause_accepting(Accepting::PausedNoDescriptors);
+                        self.timers
+                            .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
+                        return;
                     }
-                    self.pause_accepting(Accepting::PausedNoDescriptors);
-                    self.timers
-                        .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
-                    return;
                 }
-                // ECONNABORTED and friends: that client is gone, the next may not be.
-                Err(e) => log::debug!("accept: {e}"),
             }
         }
     }
@@ -526,11 +490,7 @@ impl Reactor {
             }
         }
         self.closing = closing;
-        if matches!(
-            self.accepting,
-            Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-        ) && self.clients.len() < self.max_connections
-        {
+        if self.accepting.paused() && self.clients.len() < self.max_connections {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
 use super::signals::Shutdown;
 use super::App;
@@ -29,7 +30,7 @@ pub fn run(
     let mut next_id = 0usize;
     let max = app.config.max_connections as u64;
     let limit_app = Arc::clone(&app);
-    blocking::accept_until_shutdown(
+    accept_until_shutdown(
         listener,
         &app.stats,
         &mut shutdown,

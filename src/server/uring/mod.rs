@@ -43,11 +43,10 @@ use conn::{give_to_pool, Conn};
 pub use ops::{probe, Unavailable};
 use ops::{Completion, Kind, Ring, Tag};
 
-use super::io_util::out_of_resources;
-use super::reactor::Worker;
+use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::signals::{Shutdown, SignalPipe};
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App};
+use super::{log_stats_line, App, Worker};
 use crate::protocol::connection::ACCESS_LOG;
 use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
@@ -55,23 +54,9 @@ use crate::stats::{Snapshot, Stats};
 
 /// Submission slots of the loop's ring.
 const RING_ENTRIES: u32 = 1024;
-/// How long to wait before accepting again after running out of descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// At the drain deadline: how long to wait for the kernel to give back what it
 /// holds before exiting anyway (leaking, never freeing, what it still holds).
 const GIVE_BACK_WAIT: Duration = Duration::from_secs(1);
-
-/// Why the listener's accept is not armed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accepting {
-    Yes,
-    /// At `--max-connections`: resume when a connection closes.
-    PausedAtLimit,
-    /// Out of file descriptors: resume when one closes or the retry timer fires.
-    PausedNoDescriptors,
-    /// Shutting down: the listener is closed.
-    Stopped,
-}
 
 /// Runs the loop until a shutdown signal has been handled and the drain is over.
 pub fn run(
@@ -98,7 +83,7 @@ struct Loop {
     parked: VecDeque<OwnedFd>,
     /// This worker's share of `--max-connections`.
     max_connections: usize,
-    warned_no_descriptors: bool,
+    backoff: Backoff,
     shutdown: Shutdown,
     signals: SignalPipe,
     /// The drain began this turn: after the completions, take in what reached the
@@ -139,7 +124,7 @@ impl Loop {
             accept_armed: false,
             parked: VecDeque::new(),
             max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
-            warned_no_descriptors: false,
+            backoff: Backoff::default(),
             shutdown,
             signals,
             shutdown_pending: false,
@@ -310,7 +295,7 @@ impl Loop {
         match cqe.bytes() {
             Ok(_) => {
                 let fd = ops::accepted(cqe);
-                self.warned_no_descriptors = false;
+                self.backoff.accepted();
                 if self.accepting == Accepting::Stopped {
                     drop(fd); // raced the shutdown: as if still in the backlog
                 } else if self.conns.len() >= self.max_connections {
@@ -323,18 +308,14 @@ impl Loop {
                     }
                 }
             }
-            Err(e) if out_of_resources(&e) => {
-                if !self.warned_no_descriptors {
-                    self.warned_no_descriptors = true;
-                    log::warn!("accept: {e}; pausing accept until a connection closes");
-                }
-                self.pause_accepting(Accepting::PausedNoDescriptors);
-                self.timers
-                    .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
-            }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            // ECONNABORTED and friends: that client is gone, the next may not be.
-            Err(e) => log::debug!("accept: {e}"),
+            Err(e) => {
+                if self.backoff.failed(&e) == AfterFailure::Pause {
+                    self.pause_accepting(Accepting::PausedNoDescriptors);
+                    self.timers
+                        .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
+                }
+            }
         }
         if self.accepting == Accepting::Yes {
             if let Err(e) = self.arm_accept() {
@@ -346,10 +327,7 @@ impl Loop {
     fn pause_accepting(&mut self, why: Accepting) {
         if self.accepting == Accepting::Yes {
             if why == Accepting::PausedAtLimit {
-                log::warn!(
-                    "at --max-connections ({}): pausing accept until a connection closes",
-                    self.max_connections
-                );
+                warn_at_limit(self.max_connections);
             }
             if self.accept_armed {
                 if let Err(e) = self.ring.cancel(Tag::fixed(Kind::Accept)) {
@@ -600,13 +578,7 @@ impl Loop {
             false
         });
         self.closing = closing;
-        if freed
-            && matches!(
-                self.accepting,
-                Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-            )
-            && self.conns.len() < self.max_connections
-        {
+        if freed && self.accepting.paused() && self.conns.len() < self.max_connections {
             let now = self.now();
             self.resume_accepting(&now);
         }
