@@ -16,14 +16,14 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, Model};
 use crate::protocol::{Connection, Settings};
 use crate::routes::{Ctx, FileCache};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
 pub mod accept;
 pub mod blocking;
@@ -33,6 +33,7 @@ pub mod iterative;
 pub mod pool;
 pub mod reactor;
 pub mod signals;
+pub mod stats_line;
 pub mod threaded;
 pub mod timers;
 #[cfg(target_os = "linux")]
@@ -156,7 +157,7 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         .stats_interval
         .filter(|_| !matches!(app.config.model, Model::Reactor | Model::Uring))
     {
-        spawn_stats_logger(Arc::clone(&app), every)?;
+        stats_line::spawn_logger(Arc::clone(&app), every)?;
     }
     let mut listeners = listeners;
     match app.config.model {
@@ -240,49 +241,11 @@ pub fn run_workers(
     result
 }
 
-/// `--stats-interval` for the blocking models, whose threads all block in I/O: a
-/// thread of its own (the reactor logs from a timer in its loop instead). It is not
-/// counted in `/stats` threads, which count the threads that serve.
-fn spawn_stats_logger(app: Arc<App>, every: Duration) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("stats".into())
-        .spawn(move || {
-            let mut last = (Instant::now(), app.stats.snapshot());
-            loop {
-                std::thread::sleep(every);
-                let now = (Instant::now(), app.stats.snapshot());
-                log_stats_line(&last.1, &now.1, now.0.duration_since(last.0));
-                last = now;
-            }
-        })
-        .map(|_| ())
-}
-
-/// Logs the `--stats-interval` line: rates since the previous line, and levels now.
-pub fn log_stats_line(previous: &Snapshot, current: &Snapshot, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let requests = current.requests.saturating_sub(previous.requests);
-    let wakeups = current.poll_wakeups.saturating_sub(previous.poll_wakeups);
-    let events = current.events.saturating_sub(previous.events);
-    let per_wakeup = if wakeups == 0 {
-        0.0
-    } else {
-        events as f64 / wakeups as f64
-    };
-    log::info!(
-        "stats: {:.0} req/s, {} open connections, {:.0} wake-ups/s, {:.1} events/wake-up, {} threads",
-        requests as f64 / secs,
-        current.connections_open(),
-        wakeups as f64 / secs,
-        per_wakeup,
-        current.threads_live.max(1),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpStream;
+    use std::time::Duration;
 
     /// The reactor skips a setsockopt per connection on Linux because accepted
     /// sockets inherit TCP_NODELAY from the listener: check that they do.

@@ -26,11 +26,12 @@ use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETR
 use super::client::Client;
 use super::io_util::{interrupted, would_block};
 use super::signals::Shutdown;
+use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App, Worker};
+use super::{App, Worker};
 use crate::protocol::{DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
 /// The listener's token. Connection tokens are slab keys, far below these.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -76,7 +77,7 @@ struct Reactor {
     app: Arc<App>,
     dates: DateCache,
     scratch: Vec<u8>,
-    last_stats: (Instant, Snapshot),
+    stats_line: StatsLine,
 }
 
 impl Reactor {
@@ -92,9 +93,7 @@ impl Reactor {
         poll.registry()
             .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
-            timers.schedule(Instant::now() + every, Due::StatsLine);
-        }
+        let stats_line = StatsLine::start(&app, worker, &mut timers);
         Ok(Self {
             poll,
             listener: Some(listener),
@@ -108,7 +107,7 @@ impl Reactor {
             timers,
             revisit: Vec::new(),
             closing: Vec::new(),
-            last_stats: (Instant::now(), app.stats.snapshot()),
+            stats_line,
             app,
             dates: DateCache::new(),
             scratch: vec![0; SCRATCH_SIZE],
@@ -447,15 +446,9 @@ impl Reactor {
                         self.resume_accepting(now);
                     }
                 }
-                Due::StatsLine => {
-                    let current = self.app.stats.snapshot();
-                    let (since, previous) = &self.last_stats;
-                    log_stats_line(previous, &current, now.instant.duration_since(*since));
-                    self.last_stats = (now.instant, current);
-                    if let Some(every) = self.app.config.stats_interval {
-                        self.timers.schedule(now.instant + every, Due::StatsLine);
-                    }
-                }
+                Due::StatsLine => self
+                    .stats_line
+                    .fire(&self.app, now.instant, &mut self.timers),
             }
         }
     }

@@ -45,12 +45,13 @@ use ops::{Completion, Kind, Ring, Tag};
 
 use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::signals::{Shutdown, SignalPipe};
+use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App, Worker};
+use super::{App, Worker};
 use crate::protocol::connection::ACCESS_LOG;
 use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
 /// Submission slots of the loop's ring.
 const RING_ENTRIES: u32 = 1024;
@@ -101,7 +102,7 @@ struct Loop {
     want_peer: bool,
     app: Arc<App>,
     dates: DateCache,
-    last_stats: (Instant, Snapshot),
+    stats_line: StatsLine,
 }
 
 impl Loop {
@@ -114,9 +115,7 @@ impl Loop {
     ) -> io::Result<Loop> {
         let signals = shutdown.pipe()?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
-            timers.schedule(Instant::now() + every, Due::StatsLine);
-        }
+        let stats_line = StatsLine::start(&app, worker, &mut timers);
         let mut looper = Loop {
             ring,
             listener: Some(listener),
@@ -136,7 +135,7 @@ impl Loop {
             pool: Vec::new(),
             want_peer: log::log_enabled!(target: ACCESS_LOG, log::Level::Info)
                 || log::log_enabled!(log::Level::Debug),
-            last_stats: (Instant::now(), app.stats.snapshot()),
+            stats_line,
             app,
             dates: DateCache::new(),
         };
@@ -517,15 +516,9 @@ impl Loop {
                         self.resume_accepting(now);
                     }
                 }
-                Due::StatsLine => {
-                    let current = self.app.stats.snapshot();
-                    let (since, previous) = &self.last_stats;
-                    log_stats_line(previous, &current, now.instant.duration_since(*since));
-                    self.last_stats = (now.instant, current);
-                    if let Some(every) = self.app.config.stats_interval {
-                        self.timers.schedule(now.instant + every, Due::StatsLine);
-                    }
-                }
+                Due::StatsLine => self
+                    .stats_line
+                    .fire(&self.app, now.instant, &mut self.timers),
             }
         }
     }
