@@ -25,7 +25,7 @@ use slab::Slab;
 use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::client::Client;
 use super::io_util::{interrupted, would_block};
-use super::signals::Shutdown;
+use super::signals::{Drain, Shutdown};
 use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
 use super::{App, Worker};
@@ -66,7 +66,7 @@ struct Reactor {
     backoff: Backoff,
     shutdown: Shutdown,
     /// Set once a shutdown began: when the drain must end.
-    drain_deadline: Option<Instant>,
+    drain: Drain,
     clients: Slab<Client>,
     next_generation: u64,
     timers: Timers,
@@ -101,7 +101,7 @@ impl Reactor {
             max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
             backoff: Backoff::default(),
             shutdown,
-            drain_deadline: None,
+            drain: Drain::default(),
             clients: Slab::with_capacity(1024),
             next_generation: 0,
             timers,
@@ -135,10 +135,10 @@ impl Reactor {
                 let now = self.dates.now(Instant::now(), SystemTime::now());
                 // A signal that landed during this batch shows up as a poll event
                 // only next turn; its flag is already set, so start draining now.
-                if self.shutdown.requested() && self.drain_deadline.is_none() {
+                if self.shutdown.requested() && !self.drain.started() {
                     self.begin_shutdown(&now);
                 }
-                if self.drain_expired(now.instant) {
+                if self.drain.expired(now.instant) {
                     break;
                 }
                 match event.token() {
@@ -171,25 +171,10 @@ impl Reactor {
             self.fire_timers(&now);
             self.close_marked();
 
-            if self.drain_deadline.is_some() {
-                if self.clients.is_empty() {
-                    log::info!("all connections finished; exiting");
-                    return Ok(());
-                }
-                if self.drain_expired(Instant::now()) {
-                    log::warn!(
-                        "drain deadline passed; closing {} connections",
-                        self.clients.len()
-                    );
-                    return Ok(());
-                }
+            if self.drain.over(self.clients.len()) {
+                return Ok(());
             }
         }
-    }
-
-    /// A shutdown is under way and its deadline has passed.
-    fn drain_expired(&self, now: Instant) -> bool {
-        self.drain_deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// Zero when some client still has budgeted work, else until the nearest timer.
@@ -197,11 +182,9 @@ impl Reactor {
         if !self.revisit.is_empty() {
             return Some(Duration::ZERO);
         }
-        let mut next = self.timers.next_deadline();
-        if let Some(drain) = self.drain_deadline {
-            next = Some(next.map_or(drain, |t| t.min(drain)));
-        }
-        next.map(|at| at.saturating_duration_since(Instant::now()))
+        self.drain
+            .sooner(self.timers.next_deadline())
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Accepts every queued connection (edge-triggered: one event may stand for many).
@@ -251,7 +234,7 @@ impl Reactor {
         entry.insert(Client::new(key, stream, conn, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
-        if self.drain_deadline.is_some() {
+        if self.drain.started() {
             if let Some(client) = self.clients.get_mut(key) {
                 client.conn.handle_shutdown(now);
             }
@@ -289,10 +272,11 @@ impl Reactor {
     /// drain deadline. (A second signal never gets here: its handler exits.)
     fn begin_shutdown(&mut self, now: &Now) {
         self.shutdown.drain_pending();
-        if !self.shutdown.requested() || self.drain_deadline.is_some() {
+        if !self.shutdown.requested()
+            || !self.drain.begin(now.instant, self.app.config.drain_timeout)
+        {
             return;
         }
-        self.drain_deadline = Some(now.instant + self.app.config.drain_timeout);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -307,7 +291,7 @@ impl Reactor {
             // Requests that already reached the socket count as in flight: read
             // (and answer) them first, unless the drain time is already used up.
             let now = self.dates.now(Instant::now(), SystemTime::now());
-            if !self.drain_expired(now.instant) {
+            if !self.drain.expired(now.instant) {
                 if let Some(client) = self.clients.get_mut(key) {
                     client.readable = true; // a spurious read only meets WouldBlock
                 }

@@ -10,11 +10,11 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::accept::accept_until_shutdown;
 use super::blocking;
-use super::signals::Shutdown;
+use super::signals::{wait_for_threads, Shutdown};
 use super::App;
 use crate::stats::Stats;
 
@@ -70,16 +70,9 @@ pub fn run(
         app.config.drain_timeout
     );
     let deadline = Instant::now() + app.config.drain_timeout;
-    while live(&app) > 1 {
-        if Instant::now() >= deadline {
-            log::warn!(
-                "drain deadline passed; {} threads still running",
-                live(&app) - 1
-            );
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(10));
+    match wait_for_threads(deadline, || live(&app).saturating_sub(1) as usize) {
+        Ok(()) => log::info!("all connections finished; exiting"),
+        Err(left) => log::warn!("drain deadline passed; {left} threads still running"),
     }
-    log::info!("all connections finished; exiting");
     Ok(())
 }

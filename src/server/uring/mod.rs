@@ -44,7 +44,7 @@ pub use ops::{probe, Unavailable};
 use ops::{Completion, Kind, Ring, Tag};
 
 use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
-use super::signals::{Shutdown, SignalPipe};
+use super::signals::{Drain, Shutdown, SignalPipe};
 use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
 use super::{App, Worker};
@@ -90,7 +90,7 @@ struct Loop {
     /// The drain began this turn: after the completions, take in what reached the
     /// sockets and ask every connection to finish.
     shutdown_pending: bool,
-    drain_deadline: Option<Instant>,
+    drain: Drain,
     conns: Slab<Conn>,
     next_generation: u64,
     timers: Timers,
@@ -127,7 +127,7 @@ impl Loop {
             shutdown,
             signals,
             shutdown_pending: false,
-            drain_deadline: None,
+            drain: Drain::default(),
             conns: Slab::with_capacity(1024),
             next_generation: 0,
             timers,
@@ -158,18 +158,8 @@ impl Loop {
             }
             self.close_marked();
 
-            if self.drain_deadline.is_some() {
-                if self.conns.is_empty() {
-                    log::info!("all connections finished; exiting");
-                    return Ok(());
-                }
-                if self.drain_expired(Instant::now()) {
-                    log::warn!(
-                        "drain deadline passed; closing {} connections",
-                        self.conns.len()
-                    );
-                    return Ok(());
-                }
+            if self.drain.over(self.conns.len()) {
+                return Ok(());
             }
         }
     }
@@ -178,17 +168,11 @@ impl Loop {
         self.dates.now(Instant::now(), SystemTime::now())
     }
 
-    fn drain_expired(&self, now: Instant) -> bool {
-        self.drain_deadline.is_some_and(|deadline| now >= deadline)
-    }
-
     /// Until the nearest timer or the drain deadline; `None` waits for completions.
     fn wait_timeout(&self) -> Option<Duration> {
-        let mut next = self.timers.next_deadline();
-        if let Some(drain) = self.drain_deadline {
-            next = Some(next.map_or(drain, |t| t.min(drain)));
-        }
-        next.map(|at| at.saturating_duration_since(Instant::now()))
+        self.drain
+            .sooner(self.timers.next_deadline())
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Submits, waits, and handles every completion that came.
@@ -206,10 +190,10 @@ impl Loop {
             let now = self.now();
             // A signal that landed during this batch completes its poll only next
             // turn; its flag is already set, so start draining now.
-            if self.shutdown.requested() && self.drain_deadline.is_none() {
+            if self.shutdown.requested() && !self.drain.started() {
                 self.begin_shutdown(&now);
             }
-            if self.drain_expired(now.instant) {
+            if self.drain.expired(now.instant) {
                 self.give_up();
             }
             self.complete(cqe, &now);
@@ -372,7 +356,7 @@ impl Loop {
             key,
             now.instant,
         );
-        if self.drain_deadline.is_some() {
+        if self.drain.started() {
             conn.handle_shutdown(now);
         }
         entry.insert(Conn::new(fd, conn, self.next_generation));
@@ -387,10 +371,9 @@ impl Loop {
     /// completions, [`Loop::finish_connections`]. (A second signal never gets here:
     /// its handler exits.)
     fn begin_shutdown(&mut self, now: &Now) {
-        if self.drain_deadline.is_some() {
+        if !self.drain.begin(now.instant, self.app.config.drain_timeout) {
             return;
         }
-        self.drain_deadline = Some(now.instant + self.app.config.drain_timeout);
         self.pause_accepting(Accepting::Stopped);
         self.listener = None;
         self.parked.clear();
