@@ -3,6 +3,8 @@
 //! Rule: no routing and no I/O. [`parse_head`] takes the bytes buffered so far and
 //! answers one of three ways: a complete head (with how many bytes it used), "not yet"
 //! (incomplete input is not an error), or a [`Reject`] that says which rule was broken.
+//!
+//! Length: past 600 lines only with its unit tests (the code is some 520 lines).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;

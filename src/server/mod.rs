@@ -1,17 +1,33 @@
 //! The I/O drivers: they move bytes between sockets and [`Connection`]s and decide
 //! who waits for what. Nothing here makes an HTTP decision.
 //!
-//! - [`reactor`]: one thread, one mio `Poll`, every connection non-blocking.
-//! - [`threaded`]: the main thread accepts; a new OS thread serves each connection.
-//! - [`iterative`]: one thread serves one connection to its end, then accepts the next.
-//! - [`pool`]: the main thread accepts into a bounded queue; `--workers` threads
-//!   take connections from it and serve each to its end.
-//! - `uring` (Linux): one thread, one io_uring; the kernel does the I/O and the loop
-//!   reads completions.
+//! Five models on one protocol core, which differ only in who waits for what:
 //!
-//! The blocking models share [`blocking::serve`], so all of them differ only in
-//! concurrency. What every model shares (settings, routing context, counters, the
-//! listening socket, signals, the start-up line) lives here and in [`signals`].
+//! | model | threads | waiting for a new connection | waiting for a client's bytes (or room to write) | `/delay` | at `--max-connections` |
+//! |---|---|---|---|---|---|
+//! | [`reactor`] | 1 (or `--workers` loops) | the loop's one `mio::Poll`, with every socket | the same `Poll`: a client is driven when epoll says it is ready | a timer in the loop | the listener leaves the `Poll` |
+//! | `uring` (Linux) | 1 (or `--workers` loops) | the kernel, on a multishot accept | the kernel, on a receive (or send); the loop waits in `io_uring_enter` for completions | a timer in the loop | the accept is cancelled |
+//! | [`threaded`] | 1 + one per connection | the main thread, in [`accept::accept_until_shutdown`] | that connection's thread, blocked in `read` (or `write`) | that thread sleeps | the main thread stops accepting |
+//! | [`pool`] | 1 + `--workers` | the main thread, in [`accept::accept_until_shutdown`], into a queue | a worker, blocked on the queue, then in `read` (or `write`) of its one connection | the worker sleeps | the main thread stops accepting |
+//! | [`iterative`] | 1 | the only thread, in [`accept::accept_until_shutdown`], between connections | the only thread, blocked in `read`; every other client waits in the backlog | the only thread sleeps | n/a: one at a time |
+//!
+//! In every model the kernel's listen backlog holds whoever is not being accepted.
+//!
+//! What the models share, each in one file:
+//!
+//! - [`accept`]: accepting with back-off (the pause at the limit and when out of
+//!   descriptors), and the blocking models' accept loop;
+//! - [`blocking`]: the blocking connection loop, [`blocking::serve`], that
+//!   threaded, pool and iterative run for each connection;
+//! - [`signals`]: shutdown (SIGINT/SIGTERM) and the drain that follows;
+//! - [`timers`]: the event loops' deadlines; [`stats_line`]: `--stats-interval`;
+//! - [`io_util`]: writing the core's output to a socket, and naming error kinds;
+//! - here: settings, routing context and counters ([`App`]), the listening socket
+//!   ([`bind_all`]), the start-up line, and `--workers` loops ([`run_workers`]).
+//!
+//! Each model's own file says only how it waits: [`reactor`] (with [`client`], one
+//! readiness-driven connection), `uring` (with its kernel interface in `uring/`),
+//! [`threaded`], [`pool`], [`iterative`].
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
