@@ -91,14 +91,15 @@ pub fn warn_at_limit(max: usize) {
 
 /// The accept loop of the blocking models. The listener stays non-blocking and is
 /// watched by a small `mio::Poll` together with the signal source, so a signal
-/// interrupts accepting at once; each accepted socket is handed to `serve_one`
-/// (which switches it to blocking). Returns when a shutdown was requested.
+/// interrupts accepting at once. Each accepted socket is counted, numbered (from 1)
+/// and handed to `serve_one` (which switches it to blocking). Returns when a
+/// shutdown was requested.
 pub fn accept_until_shutdown(
     listener: std::net::TcpListener,
     stats: &Stats,
     shutdown: &mut Shutdown,
     mut may_accept: impl FnMut() -> bool,
-    mut serve_one: impl FnMut(TcpStream, SocketAddr),
+    mut serve_one: impl FnMut(TcpStream, SocketAddr, usize),
 ) -> io::Result<()> {
     use mio::{Events, Interest, Poll, Token};
     const LISTENER: Token = Token(0);
@@ -117,6 +118,7 @@ pub fn accept_until_shutdown(
     // will say so).
     let mut backed_up: Option<Duration> = None;
     let mut backoff = Backoff::default();
+    let mut next_id = 0usize;
     loop {
         match poll.poll(&mut events, backed_up) {
             Err(e) if interrupted(&e) => continue,
@@ -143,7 +145,9 @@ pub fn accept_until_shutdown(
                     backoff.accepted();
                     // mio hands out non-blocking sockets; convert to std for blocking I/O.
                     let stream = TcpStream::from(std::os::fd::OwnedFd::from(stream));
-                    serve_one(stream, peer);
+                    next_id += 1;
+                    Stats::bump(&stats.connections_accepted);
+                    serve_one(stream, peer, next_id);
                     if shutdown.requested() {
                         return Ok(());
                     }

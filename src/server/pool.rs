@@ -156,17 +156,13 @@ impl Pool {
         app.stats.thread_started(); // the accepting thread
         let workers = handles.len();
         let max = app.config.max_connections as u64;
-        let mut next_id = 0usize;
         let mut warned_busy = false;
         let accepted = accept_until_shutdown(
             listener,
             &app.stats,
             &mut shutdown,
             || app.stats.connections_open() < max,
-            |stream, peer| {
-                next_id += 1;
-                let id = next_id;
-                Stats::bump(&app.stats.connections_accepted);
+            |stream, peer, id| {
                 let job = Job {
                     stream,
                     peer,

@@ -27,7 +27,6 @@ pub fn run(
 ) -> io::Result<()> {
     app.stats.thread_started(); // the accepting thread
     let flag = shutdown.flag();
-    let mut next_id = 0usize;
     let max = app.config.max_connections as u64;
     let limit_app = Arc::clone(&app);
     accept_until_shutdown(
@@ -35,14 +34,11 @@ pub fn run(
         &app.stats,
         &mut shutdown,
         || limit_app.stats.connections_open() < max,
-        |stream, peer| {
-            next_id += 1;
-            let id = next_id;
+        |stream, peer, id| {
             let accepted = Instant::now();
             let stats = Arc::clone(&app.stats);
             let app = Arc::clone(&app);
             let flag = Arc::clone(&flag);
-            Stats::bump(&stats.connections_accepted);
             stats.thread_started();
             let spawned = thread::Builder::new()
                 .name(format!("conn-{id}"))
