@@ -3,6 +3,10 @@
 //! Rule: no HTTP and no event loop here. Every failure the user can cause (a bad
 //! flag, a port in use, a missing directory) is one line on stderr and exit code 2.
 
+// An `unsafe fn` states a contract; each unsafe operation inside it still needs its
+// own block and SAFETY comment.
+#![deny(unsafe_op_in_unsafe_fn)]
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -16,6 +16,10 @@
 //! responses, at most [`OUTPUT_HIGH_WATER`] bytes of output are queued before the
 //! connection stops serializing (and reading), and unparsed input is capped, so a
 //! client that pipelines without reading costs a bounded amount of memory.
+//!
+//! Length: past 600 lines because it is one state machine: parsing, the slots, the
+//! output queue and the deadlines each move the others' state, and every transition
+//! reads best in one `impl`. Its tests are in `tests/protocol.rs`.
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -3,6 +3,8 @@
 //! Rule: no routing and no I/O. [`parse_head`] takes the bytes buffered so far and
 //! answers one of three ways: a complete head (with how many bytes it used), "not yet"
 //! (incomplete input is not an error), or a [`Reject`] that says which rule was broken.
+//!
+//! Length: past 600 lines only with its unit tests (the code is some 520 lines).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -171,7 +173,10 @@ impl RequestHead {
         // SAFETY: `head` is private and only `parse_head` fills it, with a copy of the
         // bytes httparse parsed; every range given here was cut there from a `&str`
         // httparse had validated (method, target, path, field names). Checking the
-        // UTF-8 again on every access showed up in profiles.
+        // UTF-8 again on every access costs 117 instructions a request, 1.7% of the
+        // core's cost (callgrind, 20 000 requests alternating wrk's and a browser's
+        // head through Connection and the router, `from_utf8` against this: 139.2 M
+        // against 136.9 M instructions), so the one `unsafe` outside uring stays.
         unsafe { std::str::from_utf8_unchecked(&self.head[range]) }
     }
 }

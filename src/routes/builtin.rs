@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Ctx, Reply};
 use crate::protocol::conditional::{self, Conditions, Decision, Validators};
@@ -89,14 +89,9 @@ pub fn spin(ms: &str) -> Response {
             // CPU time of this thread, not wall time: a thread that is switched out
             // must still do the whole `ms` of work, or threads would look cheaper
             // than they are on a busy machine.
-            // (Wall time only if the CPU clock is unavailable, so the loop always ends.)
             let budget = Duration::from_millis(ms);
-            let wall = Instant::now();
-            let cpu = thread_cpu_time();
-            let elapsed = || match (cpu, thread_cpu_time()) {
-                (Some(start), Some(now)) => now.saturating_sub(start),
-                _ => wall.elapsed(),
-            };
+            let start = thread_cpu_time();
+            let elapsed = || thread_cpu_time().saturating_sub(start);
             let mut state = 0x9e37_79b9_7f4a_7c15u64;
             let mut rounds = 0u64;
             while elapsed() < budget {
@@ -116,15 +111,10 @@ pub fn spin(ms: &str) -> Response {
 }
 
 /// CPU time consumed by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
-fn thread_cpu_time() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, exclusively borrowed timespec; the clock id is a
-    // constant every Linux and BSD supports.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+/// (`rustix` lists only clocks every supported system has, so this cannot fail.)
+fn thread_cpu_time() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// `/stats`: counters as JSON.

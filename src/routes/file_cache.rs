@@ -14,20 +14,37 @@
 //! from staleness within the TTL. Memory is bounded: files up to [`MAX_FILE`] bytes,
 //! at most [`MAX_TOTAL`] bytes and [`MAX_ENTRIES`] entries in all; a full cache is
 //! emptied and refilled by the requests that follow.
+//!
+//! Layering: this is the bottom of the file routes. It owns its limits and the facts
+//! it stores; `file_response` and `files` use it, and it imports neither.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustc_hash::FxHashMap;
 
-use super::file_response::FileFacts;
+use crate::protocol::conditional::ETag;
 
-/// Largest file kept in memory (the same size below which bodies are read inline).
-pub const MAX_FILE: u64 = super::files::INLINE_MAX;
+/// Largest file kept in memory: 64 KiB, the size up to which `file_response` reads
+/// a body inline anyway, so a cached file costs no more memory than answering it did.
+pub const MAX_FILE: u64 = 64 * 1024;
 /// Most file bytes cached in all.
 pub const MAX_TOTAL: usize = 8 * 1024 * 1024;
 /// Most files cached.
 pub const MAX_ENTRIES: usize = 4096;
+
+/// What the response depends on besides the bytes (`file_response` derives it from
+/// the metadata; the cache keeps it beside the bytes).
+#[derive(Clone, Debug)]
+pub struct FileFacts {
+    pub len: u64,
+    /// In whole seconds, as HTTP dates carry it.
+    pub mtime: Option<SystemTime>,
+    pub last_modified: Option<Arc<str>>,
+    pub etag: Option<ETag>,
+    pub content_type: Cow<'static, str>,
+}
 
 /// One file as the uncached path found it.
 #[derive(Debug)]

@@ -26,27 +26,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::file_cache::CachedFile;
-use super::files::INLINE_MAX;
+use super::file_cache::{CachedFile, FileFacts};
 use crate::protocol::conditional::{self, Conditions, Decision, ETag, Validators};
 use crate::protocol::range::{self, ByteRange, Multipart, RangePlan};
 use crate::protocol::{Body, FileBody, PartsBody, Piece, Request, Response, SharedBytes};
+
+/// Bodies up to this size are read into the response rather than sent with
+/// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
+/// after every head, and it lets pipelined responses share one `write`. (The cache
+/// keeps files up to the same size, `file_cache::MAX_FILE`.)
+pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// How long after the second of its mtime a file must have been looked at for its
 /// tag to be strong: the second itself, plus a second for the file system's
 /// timestamps, which come from a coarse clock that may lag the one we read.
 const STRONG_AFTER: Duration = Duration::from_secs(2);
-
-/// What the response depends on besides the bytes.
-#[derive(Clone, Debug)]
-pub struct FileFacts {
-    pub len: u64,
-    /// In whole seconds, as HTTP dates carry it.
-    pub mtime: Option<SystemTime>,
-    pub last_modified: Option<Arc<str>>,
-    pub etag: Option<ETag>,
-    pub content_type: Cow<'static, str>,
-}
 
 impl FileFacts {
     /// The facts of a file whose metadata was read at or after `looked`.

@@ -2,9 +2,9 @@
 //! conditional requests (those two in `file_response.rs`).
 //!
 //! Rule: this is the only code in the crate that opens files, and it never reads a
-//! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open file
-//! and a range) that the driver copies to the socket with `sendfile`, in bounded
-//! chunks. A smaller body is read here in one `pread`, so it travels in the same
+//! large one into memory: a body above [`INLINE_MAX`] is a [`FileBody`] (an open
+//! file and a range) that the driver copies to the socket with `sendfile`, in
+//! bounded chunks. A smaller body is read in one `pread`, so it travels in the same
 //! `write` as its head (and as the responses pipelined after it). Safety rules, in
 //! the order applied:
 //!
@@ -17,6 +17,9 @@
 //!    directories are served; a fifo, socket or device gets 403. Files are opened
 //!    with `O_NONBLOCK | O_NOFOLLOW` and checked again, so a file swapped for a fifo
 //!    or a symlink in between cannot block the thread or escape the root.
+//!
+//! [`INLINE_MAX`]: super::file_response::INLINE_MAX
+//! [`FileBody`]: crate::protocol::FileBody
 
 use std::fmt::Write;
 use std::fs::{File, Metadata, OpenOptions};
@@ -29,14 +32,9 @@ use std::time::{Instant, SystemTime};
 
 use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use super::file_cache::{self, CachedFile, FileCache};
-use super::file_response::{respond, Contents, FileFacts};
+use super::file_cache::{self, CachedFile, FileCache, FileFacts};
+use super::file_response::{respond, Contents};
 use crate::protocol::{Request, Response};
-
-/// Bodies up to this size are read into the response rather than sent with
-/// `sendfile`: for small files one `pread` is cheaper than a separate `sendfile`
-/// after every head, and it lets pipelined responses share one `write`.
-pub const INLINE_MAX: u64 = 64 * 1024;
 
 /// Bytes left as they are in a listing's hrefs: RFC 3986 unreserved characters.
 const HREF_KEEP: &AsciiSet = &NON_ALPHANUMERIC
@@ -300,13 +298,12 @@ fn read_whole(file: &File, len: u64) -> io::Result<Vec<u8>> {
 
 #[cfg(target_os = "linux")]
 mod beneath {
-    use std::ffi::CString;
     use std::fs::File;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::OpenOptionsExt;
     use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
+
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
     /// The served directory, opened once (a process serves one root).
     static ROOT: OnceLock<Option<(PathBuf, File)>> = OnceLock::new();
@@ -325,26 +322,18 @@ mod beneath {
         if cached_root != root {
             return None;
         }
-        let path = CString::new(relative.as_os_str().as_bytes()).ok()?;
-        // SAFETY: open_how is plain integers, for which all-zero is valid (and
-        // means "no mode, no other resolve flags").
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64;
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        // SAFETY: `dir` is an open directory for the life of the process, `path` is
-        // NUL-terminated, and `how` is a valid open_how of the size we pass.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-        // SAFETY: openat2 returned a new descriptor that nothing else owns.
-        Some(unsafe { File::from_raw_fd(fd) })
+        // RESOLVE_BENEATH: no `..`, absolute path or symlink may leave `dir`. Any
+        // failure (ENOSYS on kernels before 5.6 included) sends the request down the
+        // portable path, which decides for itself.
+        let fd = openat2(
+            dir,
+            relative,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+        .ok()?;
+        Some(File::from(fd))
     }
 }
 

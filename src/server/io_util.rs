@@ -1,10 +1,11 @@
 //! Socket helpers every driver uses: copying the core's output to a socket, and
 //! naming the error kinds the loops branch on.
 //!
-//! Rule: only `std::io` and the raw file descriptor here; no HTTP, no mio.
+//! Rule: only `std::io` and `rustix`'s safe system calls here; no HTTP, no mio.
 
+use std::fs::File;
 use std::io::{self, ErrorKind, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use crate::protocol::Output;
 
@@ -36,34 +37,16 @@ pub fn out_of_resources(err: &io::Error) -> bool {
 
 /// Reads what has already arrived on a socket, blocking or not, without waiting
 /// for more (`MSG_DONTWAIT`): `WouldBlock` when nothing has, `Ok(0)` at EOF.
-pub fn read_arrived<S: AsRawFd>(stream: &S, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the descriptor is open while `stream` is borrowed, and `buf` is a
-    // valid, exclusively borrowed buffer of `buf.len()` bytes.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+pub fn read_arrived<S: AsFd>(stream: &S, buf: &mut [u8]) -> io::Result<usize> {
+    let (_, n) = rustix::net::recv(stream, buf, rustix::net::RecvFlags::DONTWAIT)?;
+    Ok(n)
 }
 
 /// Writes one piece of output, returning how many bytes went.
-pub fn write_output<S: Write + AsRawFd>(stream: &mut S, output: Output<'_>) -> io::Result<usize> {
+pub fn write_output<S: Write + AsFd>(stream: &mut S, output: Output<'_>) -> io::Result<usize> {
     let written = match output {
         Output::Bytes(bytes) => stream.write(bytes)?,
-        Output::File { file, offset, len } => send_file(
-            stream.as_raw_fd(),
-            file.as_raw_fd(),
-            offset,
-            len.min(FILE_CHUNK),
-        )?,
+        Output::File { file, offset, len } => send_file(stream, file, offset, len.min(FILE_CHUNK))?,
     };
     if written == 0 {
         // A file that shrank after its Content-Length was sent can never be
@@ -78,31 +61,21 @@ pub fn write_output<S: Write + AsRawFd>(stream: &mut S, output: Output<'_>) -> i
 
 /// Copies a file range to a socket inside the kernel (`sendfile(2)`).
 #[cfg(target_os = "linux")]
-fn send_file(socket: i32, file: i32, offset: u64, len: u64) -> io::Result<usize> {
-    let mut off = offset as libc::off_t;
-    // SAFETY: both descriptors are open for the duration of the call (the caller
-    // holds their owners), and `off` is a valid, exclusively borrowed off_t.
-    let sent = unsafe { libc::sendfile(socket, file, &mut off, len as usize) };
-    if sent < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(sent as usize)
-    }
+fn send_file<S: AsFd>(socket: &S, file: &File, offset: u64, len: u64) -> io::Result<usize> {
+    let mut off = offset;
+    Ok(rustix::fs::sendfile(
+        socket,
+        file,
+        Some(&mut off),
+        len as usize,
+    )?)
 }
 
 /// Portable fallback: read a chunk at the offset, then write it.
 #[cfg(not(target_os = "linux"))]
-fn send_file(socket: i32, file: i32, offset: u64, len: u64) -> io::Result<usize> {
+fn send_file<S: Write>(socket: &mut S, file: &File, offset: u64, len: u64) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; len as usize];
-    // SAFETY: the descriptors stay open while the borrowed File/TcpStream live; we
-    // wrap them in ManuallyDrop so they are not closed here.
-    let file = std::mem::ManuallyDrop::new(unsafe {
-        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(file)
-    });
     let n = file.read_at(&mut buf, offset)?;
-    let mut sock = std::mem::ManuallyDrop::new(unsafe {
-        <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(socket)
-    });
-    sock.write(&buf[..n])
+    socket.write(&buf[..n])
 }

@@ -9,6 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
 use super::signals::Shutdown;
 use super::App;
@@ -22,17 +23,14 @@ pub fn run(
 ) -> io::Result<()> {
     app.stats.thread_started();
     let flag = shutdown.flag();
-    let mut next_id = 0usize;
-    blocking::accept_until_shutdown(
+    accept_until_shutdown(
         listener,
         &app.stats,
         &mut shutdown,
         || true,
-        |stream, peer| {
-            next_id += 1;
-            Stats::bump(&app.stats.connections_accepted);
-            if let Err(e) = blocking::serve(stream, peer, &app, next_id, Instant::now(), &flag) {
-                log::debug!("conn {next_id}: {e}");
+        |stream, peer, id| {
+            if let Err(e) = blocking::serve(stream, peer, &app, id, Instant::now(), &flag) {
+                log::debug!("conn {id}: {e}");
             }
             Stats::bump(&app.stats.connections_closed);
         },

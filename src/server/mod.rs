@@ -1,30 +1,47 @@
 //! The I/O drivers: they move bytes between sockets and [`Connection`]s and decide
 //! who waits for what. Nothing here makes an HTTP decision.
 //!
-//! - [`reactor`]: one thread, one mio `Poll`, every connection non-blocking.
-//! - [`threaded`]: the main thread accepts; a new OS thread serves each connection.
-//! - [`iterative`]: one thread serves one connection to its end, then accepts the next.
-//! - [`pool`]: the main thread accepts into a bounded queue; `--workers` threads
-//!   take connections from it and serve each to its end.
-//! - `uring` (Linux): one thread, one io_uring; the kernel does the I/O and the loop
-//!   reads completions.
+//! Five models on one protocol core, which differ only in who waits for what:
 //!
-//! The blocking models share [`blocking::serve`], so all of them differ only in
-//! concurrency. What every model shares (settings, routing context, counters, the
-//! listening socket, signals, the start-up line) lives here and in [`signals`].
+//! | model | threads | waiting for a new connection | waiting for a client's bytes (or room to write) | `/delay` | at `--max-connections` |
+//! |---|---|---|---|---|---|
+//! | [`reactor`] | 1 (or `--workers` loops) | the loop's one `mio::Poll`, with every socket | the same `Poll`: a client is driven when epoll says it is ready | a timer in the loop | the listener leaves the `Poll` |
+//! | `uring` (Linux) | 1 (or `--workers` loops) | the kernel, on a multishot accept | the kernel, on a receive (or send); the loop waits in `io_uring_enter` for completions | a timer in the loop | the accept is cancelled |
+//! | [`threaded`] | 1 + one per connection | the main thread, in [`accept::accept_until_shutdown`] | that connection's thread, blocked in `read` (or `write`) | that thread sleeps | the main thread stops accepting |
+//! | [`pool`] | 1 + `--workers` | the main thread, in [`accept::accept_until_shutdown`], into a queue | a worker, blocked on the queue, then in `read` (or `write`) of its one connection | the worker sleeps | the main thread stops accepting |
+//! | [`iterative`] | 1 | the only thread, in [`accept::accept_until_shutdown`], between connections | the only thread, blocked in `read`; every other client waits in the backlog | the only thread sleeps | n/a: one at a time |
+//!
+//! In every model the kernel's listen backlog holds whoever is not being accepted.
+//!
+//! What the models share, each in one file:
+//!
+//! - [`accept`]: accepting with back-off (the pause at the limit and when out of
+//!   descriptors), and the blocking models' accept loop;
+//! - [`blocking`]: the blocking connection loop, [`blocking::serve`], that
+//!   threaded, pool and iterative run for each connection;
+//! - [`signals`]: shutdown (SIGINT/SIGTERM) and the drain that follows;
+//! - [`timers`]: the event loops' deadlines; [`stats_line`]: `--stats-interval`;
+//! - [`io_util`]: writing the core's output to a socket, and naming error kinds;
+//! - here: settings, routing context and counters ([`App`]), the listening socket
+//!   ([`bind_all`]), the start-up line, and `--workers` loops ([`run_workers`]).
+//!
+//! Each model's own file says only how it waits: [`reactor`] (with [`client`], one
+//! readiness-driven connection), `uring` (with its kernel interface in `uring/`),
+//! [`threaded`], [`pool`], [`iterative`].
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, Model};
 use crate::protocol::{Connection, Settings};
 use crate::routes::{Ctx, FileCache};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
+pub mod accept;
 pub mod blocking;
 pub mod client;
 pub mod io_util;
@@ -32,6 +49,7 @@ pub mod iterative;
 pub mod pool;
 pub mod reactor;
 pub mod signals;
+pub mod stats_line;
 pub mod threaded;
 pub mod timers;
 #[cfg(target_os = "linux")]
@@ -155,14 +173,14 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
         .stats_interval
         .filter(|_| !matches!(app.config.model, Model::Reactor | Model::Uring))
     {
-        spawn_stats_logger(Arc::clone(&app), every)?;
+        stats_line::spawn_logger(Arc::clone(&app), every)?;
     }
     let mut listeners = listeners;
     match app.config.model {
         Model::Reactor if listeners.len() > 1 => {
             run_workers("reactor", reactor::run, listeners, app, shutdown)
         }
-        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Reactor => reactor::run(listeners.remove(0), app, shutdown, Worker::ONLY),
         Model::Threaded => threaded::run(listeners.remove(0), app, shutdown),
         Model::Iterative => iterative::run(listeners.remove(0), app, shutdown),
         Model::Pool => match pool {
@@ -174,7 +192,7 @@ pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
             run_workers("uring", uring::run, listeners, app, shutdown)
         }
         #[cfg(target_os = "linux")]
-        Model::Uring => uring::run(listeners.remove(0), app, shutdown, reactor::Worker::ONLY),
+        Model::Uring => uring::run(listeners.remove(0), app, shutdown, Worker::ONLY),
         #[cfg(not(target_os = "linux"))]
         Model::Uring => Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -191,8 +209,20 @@ pub fn uring_available() -> Result<(), String> {
     return Err("io_uring unavailable: it is Linux-only".into());
 }
 
+/// Which of the `--workers` event loops this is.
+#[derive(Clone, Copy, Debug)]
+pub struct Worker {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Worker {
+    /// The only loop (the default).
+    pub const ONLY: Worker = Worker { index: 0, count: 1 };
+}
+
 /// One event-loop body, as [`run_workers`] starts it on each thread.
-pub type LoopFn = fn(TcpListener, Arc<App>, signals::Shutdown, reactor::Worker) -> io::Result<()>;
+pub type LoopFn = fn(TcpListener, Arc<App>, signals::Shutdown, Worker) -> io::Result<()>;
 
 /// `--workers N`: N independent loops, each one thread with its own listener
 /// (`SO_REUSEPORT`) and everything else of its own: nothing is shared but the
@@ -208,7 +238,7 @@ pub fn run_workers(
     let count = listeners.len();
     let mut handles = Vec::with_capacity(count);
     for (index, listener) in listeners.into_iter().enumerate() {
-        let worker = reactor::Worker { index, count };
+        let worker = Worker { index, count };
         let app = Arc::clone(&app);
         let shutdown = shutdown.another()?;
         let handle = std::thread::Builder::new()
@@ -227,49 +257,11 @@ pub fn run_workers(
     result
 }
 
-/// `--stats-interval` for the blocking models, whose threads all block in I/O: a
-/// thread of its own (the reactor logs from a timer in its loop instead). It is not
-/// counted in `/stats` threads, which count the threads that serve.
-fn spawn_stats_logger(app: Arc<App>, every: Duration) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("stats".into())
-        .spawn(move || {
-            let mut last = (Instant::now(), app.stats.snapshot());
-            loop {
-                std::thread::sleep(every);
-                let now = (Instant::now(), app.stats.snapshot());
-                log_stats_line(&last.1, &now.1, now.0.duration_since(last.0));
-                last = now;
-            }
-        })
-        .map(|_| ())
-}
-
-/// Logs the `--stats-interval` line: rates since the previous line, and levels now.
-pub fn log_stats_line(previous: &Snapshot, current: &Snapshot, elapsed: Duration) {
-    let secs = elapsed.as_secs_f64().max(1e-9);
-    let requests = current.requests.saturating_sub(previous.requests);
-    let wakeups = current.poll_wakeups.saturating_sub(previous.poll_wakeups);
-    let events = current.events.saturating_sub(previous.events);
-    let per_wakeup = if wakeups == 0 {
-        0.0
-    } else {
-        events as f64 / wakeups as f64
-    };
-    log::info!(
-        "stats: {:.0} req/s, {} open connections, {:.0} wake-ups/s, {:.1} events/wake-up, {} threads",
-        requests as f64 / secs,
-        current.connections_open(),
-        wakeups as f64 / secs,
-        per_wakeup,
-        current.threads_live.max(1),
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::net::TcpStream;
+    use std::time::Duration;
 
     /// The reactor skips a setsockopt per connection on Linux because accepted
     /// sockets inherit TCP_NODELAY from the listener: check that they do.

@@ -39,10 +39,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
-use super::signals::Shutdown;
+use super::signals::{wait_for_threads, Shutdown};
 use super::App;
 use crate::stats::Stats;
 
@@ -155,17 +156,13 @@ impl Pool {
         app.stats.thread_started(); // the accepting thread
         let workers = handles.len();
         let max = app.config.max_connections as u64;
-        let mut next_id = 0usize;
         let mut warned_busy = false;
-        let accepted = blocking::accept_until_shutdown(
+        let accepted = accept_until_shutdown(
             listener,
             &app.stats,
             &mut shutdown,
             || app.stats.connections_open() < max,
-            |stream, peer| {
-                next_id += 1;
-                let id = next_id;
-                Stats::bump(&app.stats.connections_accepted);
+            |stream, peer, id| {
                 let job = Job {
                     stream,
                     peer,
@@ -196,16 +193,13 @@ impl Pool {
             app.config.drain_timeout
         );
         let deadline = Instant::now() + app.config.drain_timeout;
-        while handles.iter().any(|h| !h.is_finished()) {
-            if Instant::now() >= deadline {
-                let busy = handles.iter().filter(|h| !h.is_finished()).count();
-                log::warn!(
-                    "drain deadline passed; {busy} workers still serving, {} connections left unserved",
-                    queue.lock().jobs.len()
-                );
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(10));
+        let serving = || handles.iter().filter(|h| !h.is_finished()).count();
+        if let Err(busy) = wait_for_threads(deadline, serving) {
+            log::warn!(
+                "drain deadline passed; {busy} workers still serving, {} connections left unserved",
+                queue.lock().jobs.len()
+            );
+            return Ok(());
         }
         for handle in handles {
             let _ = handle.join();
@@ -258,6 +252,7 @@ fn spawn_worker(
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::time::Duration;
 
     fn job(listener: &TcpListener, id: usize) -> Job {
         let addr = listener.local_addr().unwrap();

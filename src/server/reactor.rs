@@ -22,14 +22,16 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
+use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::client::Client;
-use super::io_util::{interrupted, out_of_resources, would_block};
-use super::signals::Shutdown;
+use super::io_util::{interrupted, would_block};
+use super::signals::{Drain, Shutdown};
+use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App};
+use super::{App, Worker};
 use crate::protocol::{DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
 /// The listener's token. Connection tokens are slab keys, far below these.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -41,33 +43,6 @@ const EVENTS_CAPACITY: usize = 1024;
 const SCRATCH_SIZE: usize = 64 * 1024;
 /// Read-route-write rounds per client per turn before it yields to the others.
 const DRIVE_ROUNDS: usize = 4;
-/// How long to wait before accepting again after running out of descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
-
-/// Why the listener is not being watched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accepting {
-    /// Watching the listener.
-    Yes,
-    /// At `--max-connections`: resume when a connection closes.
-    PausedAtLimit,
-    /// Out of file descriptors: resume when one closes or the retry timer fires.
-    PausedNoDescriptors,
-    /// Shutting down: the listener is closed.
-    Stopped,
-}
-
-/// Which of the `--workers` loops this is.
-#[derive(Clone, Copy, Debug)]
-pub struct Worker {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Worker {
-    /// The only loop (the default).
-    pub const ONLY: Worker = Worker { index: 0, count: 1 };
-}
 
 /// Runs the event loop until a shutdown signal has been handled. Worker 0 logs the
 /// `--stats-interval` line; each worker takes its share of `--max-connections`.
@@ -88,11 +63,10 @@ struct Reactor {
     accepting: Accepting,
     /// This worker's share of `--max-connections`.
     max_connections: usize,
-    /// The out-of-descriptors warning was logged and no accept has succeeded since.
-    warned_no_descriptors: bool,
+    backoff: Backoff,
     shutdown: Shutdown,
     /// Set once a shutdown began: when the drain must end.
-    drain_deadline: Option<Instant>,
+    drain: Drain,
     clients: Slab<Client>,
     next_generation: u64,
     timers: Timers,
@@ -103,7 +77,7 @@ struct Reactor {
     app: Arc<App>,
     dates: DateCache,
     scratch: Vec<u8>,
-    last_stats: (Instant, Snapshot),
+    stats_line: StatsLine,
 }
 
 impl Reactor {
@@ -119,23 +93,21 @@ impl Reactor {
         poll.registry()
             .register(&mut shutdown.source, SIGNALS, Interest::READABLE)?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
-            timers.schedule(Instant::now() + every, Due::StatsLine);
-        }
+        let stats_line = StatsLine::start(&app, worker, &mut timers);
         Ok(Self {
             poll,
             listener: Some(listener),
             accepting: Accepting::Yes,
             max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
-            warned_no_descriptors: false,
+            backoff: Backoff::default(),
             shutdown,
-            drain_deadline: None,
+            drain: Drain::default(),
             clients: Slab::with_capacity(1024),
             next_generation: 0,
             timers,
             revisit: Vec::new(),
             closing: Vec::new(),
-            last_stats: (Instant::now(), app.stats.snapshot()),
+            stats_line,
             app,
             dates: DateCache::new(),
             scratch: vec![0; SCRATCH_SIZE],
@@ -163,10 +135,10 @@ impl Reactor {
                 let now = self.dates.now(Instant::now(), SystemTime::now());
                 // A signal that landed during this batch shows up as a poll event
                 // only next turn; its flag is already set, so start draining now.
-                if self.shutdown.requested() && self.drain_deadline.is_none() {
+                if self.shutdown.requested() && !self.drain.started() {
                     self.begin_shutdown(&now);
                 }
-                if self.drain_expired(now.instant) {
+                if self.drain.expired(now.instant) {
                     break;
                 }
                 match event.token() {
@@ -199,25 +171,10 @@ impl Reactor {
             self.fire_timers(&now);
             self.close_marked();
 
-            if self.drain_deadline.is_some() {
-                if self.clients.is_empty() {
-                    log::info!("all connections finished; exiting");
-                    return Ok(());
-                }
-                if self.drain_expired(Instant::now()) {
-                    log::warn!(
-                        "drain deadline passed; closing {} connections",
-                        self.clients.len()
-                    );
-                    return Ok(());
-                }
+            if self.drain.over(self.clients.len()) {
+                return Ok(());
             }
         }
-    }
-
-    /// A shutdown is under way and its deadline has passed.
-    fn drain_expired(&self, now: Instant) -> bool {
-        self.drain_deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// Zero when some client still has budgeted work, else until the nearest timer.
@@ -225,11 +182,9 @@ impl Reactor {
         if !self.revisit.is_empty() {
             return Some(Duration::ZERO);
         }
-        let mut next = self.timers.next_deadline();
-        if let Some(drain) = self.drain_deadline {
-            next = Some(next.map_or(drain, |t| t.min(drain)));
-        }
-        next.map(|at| at.saturating_duration_since(Instant::now()))
+        self.drain
+            .sooner(self.timers.next_deadline())
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Accepts every queued connection (edge-triggered: one event may stand for many).
@@ -241,10 +196,7 @@ impl Reactor {
                 return;
             }
             if self.clients.len() >= self.max_connections {
-                log::warn!(
-                    "at --max-connections ({}): pausing accept until a connection closes",
-                    self.max_connections
-                );
+                warn_at_limit(self.max_connections);
                 self.pause_accepting(Accepting::PausedAtLimit);
                 return;
             }
@@ -253,24 +205,18 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    self.warned_no_descriptors = false;
+                    self.backoff.accepted();
                     self.add_client(stream, peer, now);
                 }
                 Err(e) if would_block(&e) => return,
-                Err(e) if interrupted(&e) => {}
-                Err(e) if out_of_resources(&e) => {
-                    // Log once per episode, not once per retry.
-                    if !self.warned_no_descriptors {
-                        self.warned_no_descriptors = true;
-                        log::warn!("accept: {e}; pausing accept until a connection closes");
+                Err(e) => {
+                    if self.backoff.failed(&e) == AfterFailure::Pause {
+                        self.pause_accepting(Accepting::PausedNoDescriptors);
+                        self.timers
+                            .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
+                        return;
                     }
-                    self.pause_accepting(Accepting::PausedNoDescriptors);
-                    self.timers
-                        .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
-                    return;
                 }
-                // ECONNABORTED and friends: that client is gone, the next may not be.
-                Err(e) => log::debug!("accept: {e}"),
             }
         }
     }
@@ -288,7 +234,7 @@ impl Reactor {
         entry.insert(Client::new(key, stream, conn, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
-        if self.drain_deadline.is_some() {
+        if self.drain.started() {
             if let Some(client) = self.clients.get_mut(key) {
                 client.conn.handle_shutdown(now);
             }
@@ -326,10 +272,11 @@ impl Reactor {
     /// drain deadline. (A second signal never gets here: its handler exits.)
     fn begin_shutdown(&mut self, now: &Now) {
         self.shutdown.drain_pending();
-        if !self.shutdown.requested() || self.drain_deadline.is_some() {
+        if !self.shutdown.requested()
+            || !self.drain.begin(now.instant, self.app.config.drain_timeout)
+        {
             return;
         }
-        self.drain_deadline = Some(now.instant + self.app.config.drain_timeout);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -344,7 +291,7 @@ impl Reactor {
             // Requests that already reached the socket count as in flight: read
             // (and answer) them first, unless the drain time is already used up.
             let now = self.dates.now(Instant::now(), SystemTime::now());
-            if !self.drain_expired(now.instant) {
+            if !self.drain.expired(now.instant) {
                 if let Some(client) = self.clients.get_mut(key) {
                     client.readable = true; // a spurious read only meets WouldBlock
                 }
@@ -483,15 +430,9 @@ impl Reactor {
                         self.resume_accepting(now);
                     }
                 }
-                Due::StatsLine => {
-                    let current = self.app.stats.snapshot();
-                    let (since, previous) = &self.last_stats;
-                    log_stats_line(previous, &current, now.instant.duration_since(*since));
-                    self.last_stats = (now.instant, current);
-                    if let Some(every) = self.app.config.stats_interval {
-                        self.timers.schedule(now.instant + every, Due::StatsLine);
-                    }
-                }
+                Due::StatsLine => self
+                    .stats_line
+                    .fire(&self.app, now.instant, &mut self.timers),
             }
         }
     }
@@ -526,11 +467,7 @@ impl Reactor {
             }
         }
         self.closing = closing;
-        if matches!(
-            self.accepting,
-            Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-        ) && self.clients.len() < self.max_connections
-        {
+        if self.accepting.paused() && self.clients.len() < self.max_connections {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);
         }

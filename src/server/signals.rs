@@ -6,12 +6,17 @@
 //! poll it the same way while accepting, and their connection threads read
 //! [`Shutdown::requested`] between reads. The uring loop, which has no `Poll`, watches
 //! a [`SignalPipe`] instead: a plain descriptor that turns readable on a signal.
+//!
+//! What follows the first signal is here too: the drain, which gives connections
+//! until `--drain-timeout` to finish ([`Drain`] for the event loops,
+//! [`wait_for_threads`] for the models whose threads serve connections).
 
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::SigId;
@@ -123,5 +128,98 @@ impl Drop for SignalPipe {
         for (_, _, id) in &self.ends {
             signal_hook::low_level::unregister(*id);
         }
+    }
+}
+
+/// An event loop's drain: not started, or started with a deadline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Drain {
+    deadline: Option<Instant>,
+}
+
+impl Drain {
+    /// Starts the drain at `now`, to end by `now + timeout`; false if it had begun.
+    pub fn begin(&mut self, now: Instant, timeout: Duration) -> bool {
+        if self.deadline.is_some() {
+            return false;
+        }
+        self.deadline = Some(now + timeout);
+        true
+    }
+
+    /// A shutdown is under way.
+    pub fn started(&self) -> bool {
+        self.deadline.is_some()
+    }
+
+    /// A shutdown is under way and its deadline has passed.
+    pub fn expired(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|deadline| now >= deadline)
+    }
+
+    /// The sooner of `next` and the drain deadline: the loop sleeps at most until then.
+    pub fn sooner(&self, next: Option<Instant>) -> Option<Instant> {
+        match (next, self.deadline) {
+            (Some(next), Some(drain)) => Some(next.min(drain)),
+            (next, drain) => next.or(drain),
+        }
+    }
+
+    /// At the end of a turn, with `open` connections left: whether the loop is done
+    /// (all finished, or out of time), logged either way.
+    pub fn over(&self, open: usize) -> bool {
+        if !self.started() {
+            return false;
+        }
+        if open == 0 {
+            log::info!("all connections finished; exiting");
+            return true;
+        }
+        if self.expired(Instant::now()) {
+            log::warn!("drain deadline passed; closing {open} connections");
+            return true;
+        }
+        false
+    }
+}
+
+/// Waits until `busy()` (threads still serving) is zero, looking every 10 ms;
+/// `Err` with the count still busy if `deadline` came first.
+pub fn wait_for_threads(deadline: Instant, busy: impl Fn() -> usize) -> Result<(), usize> {
+    loop {
+        match busy() {
+            0 => return Ok(()),
+            left if Instant::now() >= deadline => return Err(left),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drain_starts_once_and_caps_the_sleep() {
+        let t0 = Instant::now();
+        let mut drain = Drain::default();
+        assert!(!drain.started() && !drain.expired(t0));
+        assert_eq!(drain.sooner(None), None);
+        assert!(drain.begin(t0, Duration::from_secs(5)));
+        assert!(
+            !drain.begin(t0, Duration::from_secs(1)),
+            "a second begin is ignored"
+        );
+        let end = t0 + Duration::from_secs(5);
+        assert_eq!(drain.sooner(None), Some(end));
+        assert_eq!(drain.sooner(Some(end + Duration::from_secs(1))), Some(end));
+        assert_eq!(drain.sooner(Some(t0)), Some(t0));
+        assert!(!drain.expired(t0) && drain.expired(end));
+    }
+
+    #[test]
+    fn waiting_for_threads_ends_at_the_deadline() {
+        assert_eq!(wait_for_threads(Instant::now(), || 0), Ok(()));
+        assert_eq!(wait_for_threads(Instant::now(), || 3), Err(3));
     }
 }

@@ -10,10 +10,11 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::accept::accept_until_shutdown;
 use super::blocking;
-use super::signals::Shutdown;
+use super::signals::{wait_for_threads, Shutdown};
 use super::App;
 use crate::stats::Stats;
 
@@ -26,22 +27,18 @@ pub fn run(
 ) -> io::Result<()> {
     app.stats.thread_started(); // the accepting thread
     let flag = shutdown.flag();
-    let mut next_id = 0usize;
     let max = app.config.max_connections as u64;
     let limit_app = Arc::clone(&app);
-    blocking::accept_until_shutdown(
+    accept_until_shutdown(
         listener,
         &app.stats,
         &mut shutdown,
         || limit_app.stats.connections_open() < max,
-        |stream, peer| {
-            next_id += 1;
-            let id = next_id;
+        |stream, peer, id| {
             let accepted = Instant::now();
             let stats = Arc::clone(&app.stats);
             let app = Arc::clone(&app);
             let flag = Arc::clone(&flag);
-            Stats::bump(&stats.connections_accepted);
             stats.thread_started();
             let spawned = thread::Builder::new()
                 .name(format!("conn-{id}"))
@@ -69,16 +66,9 @@ pub fn run(
         app.config.drain_timeout
     );
     let deadline = Instant::now() + app.config.drain_timeout;
-    while live(&app) > 1 {
-        if Instant::now() >= deadline {
-            log::warn!(
-                "drain deadline passed; {} threads still running",
-                live(&app) - 1
-            );
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(10));
+    match wait_for_threads(deadline, || live(&app).saturating_sub(1) as usize) {
+        Ok(()) => log::info!("all connections finished; exiting"),
+        Err(left) => log::warn!("drain deadline passed; {left} threads still running"),
     }
-    log::info!("all connections finished; exiting");
     Ok(())
 }

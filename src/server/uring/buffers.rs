@@ -36,7 +36,8 @@ impl BufRing {
         assert!(count.is_power_of_two());
         let entries_layout = Self::entries_layout(count);
         let memory_layout = Self::memory_layout(count, size);
-        // SAFETY: both layouts have a non-zero size.
+        // SAFETY: both layouts have a non-zero size. The memory lives until `drop`,
+        // which frees it only once the kernel no longer has it registered.
         let (entries, memory) = unsafe {
             (
                 alloc::alloc_zeroed(entries_layout).cast::<BufRingEntry>(),

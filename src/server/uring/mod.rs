@@ -43,35 +43,21 @@ use conn::{give_to_pool, Conn};
 pub use ops::{probe, Unavailable};
 use ops::{Completion, Kind, Ring, Tag};
 
-use super::io_util::out_of_resources;
-use super::reactor::Worker;
-use super::signals::{Shutdown, SignalPipe};
+use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
+use super::signals::{Drain, Shutdown, SignalPipe};
+use super::stats_line::StatsLine;
 use super::timers::{Due, Timers};
-use super::{log_stats_line, App};
+use super::{App, Worker};
 use crate::protocol::connection::ACCESS_LOG;
 use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::{Snapshot, Stats};
+use crate::stats::Stats;
 
 /// Submission slots of the loop's ring.
 const RING_ENTRIES: u32 = 1024;
-/// How long to wait before accepting again after running out of descriptors.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// At the drain deadline: how long to wait for the kernel to give back what it
 /// holds before exiting anyway (leaking, never freeing, what it still holds).
 const GIVE_BACK_WAIT: Duration = Duration::from_secs(1);
-
-/// Why the listener's accept is not armed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Accepting {
-    Yes,
-    /// At `--max-connections`: resume when a connection closes.
-    PausedAtLimit,
-    /// Out of file descriptors: resume when one closes or the retry timer fires.
-    PausedNoDescriptors,
-    /// Shutting down: the listener is closed.
-    Stopped,
-}
 
 /// Runs the loop until a shutdown signal has been handled and the drain is over.
 pub fn run(
@@ -98,13 +84,13 @@ struct Loop {
     parked: VecDeque<OwnedFd>,
     /// This worker's share of `--max-connections`.
     max_connections: usize,
-    warned_no_descriptors: bool,
+    backoff: Backoff,
     shutdown: Shutdown,
     signals: SignalPipe,
     /// The drain began this turn: after the completions, take in what reached the
     /// sockets and ask every connection to finish.
     shutdown_pending: bool,
-    drain_deadline: Option<Instant>,
+    drain: Drain,
     conns: Slab<Conn>,
     next_generation: u64,
     timers: Timers,
@@ -116,7 +102,7 @@ struct Loop {
     want_peer: bool,
     app: Arc<App>,
     dates: DateCache,
-    last_stats: (Instant, Snapshot),
+    stats_line: StatsLine,
 }
 
 impl Loop {
@@ -129,9 +115,7 @@ impl Loop {
     ) -> io::Result<Loop> {
         let signals = shutdown.pipe()?;
         let mut timers = Timers::new();
-        if let Some(every) = app.config.stats_interval.filter(|_| worker.index == 0) {
-            timers.schedule(Instant::now() + every, Due::StatsLine);
-        }
+        let stats_line = StatsLine::start(&app, worker, &mut timers);
         let mut looper = Loop {
             ring,
             listener: Some(listener),
@@ -139,11 +123,11 @@ impl Loop {
             accept_armed: false,
             parked: VecDeque::new(),
             max_connections: app.config.max_connections.div_ceil(worker.count).max(1),
-            warned_no_descriptors: false,
+            backoff: Backoff::default(),
             shutdown,
             signals,
             shutdown_pending: false,
-            drain_deadline: None,
+            drain: Drain::default(),
             conns: Slab::with_capacity(1024),
             next_generation: 0,
             timers,
@@ -151,7 +135,7 @@ impl Loop {
             pool: Vec::new(),
             want_peer: log::log_enabled!(target: ACCESS_LOG, log::Level::Info)
                 || log::log_enabled!(log::Level::Debug),
-            last_stats: (Instant::now(), app.stats.snapshot()),
+            stats_line,
             app,
             dates: DateCache::new(),
         };
@@ -174,18 +158,8 @@ impl Loop {
             }
             self.close_marked();
 
-            if self.drain_deadline.is_some() {
-                if self.conns.is_empty() {
-                    log::info!("all connections finished; exiting");
-                    return Ok(());
-                }
-                if self.drain_expired(Instant::now()) {
-                    log::warn!(
-                        "drain deadline passed; closing {} connections",
-                        self.conns.len()
-                    );
-                    return Ok(());
-                }
+            if self.drain.over(self.conns.len()) {
+                return Ok(());
             }
         }
     }
@@ -194,17 +168,11 @@ impl Loop {
         self.dates.now(Instant::now(), SystemTime::now())
     }
 
-    fn drain_expired(&self, now: Instant) -> bool {
-        self.drain_deadline.is_some_and(|deadline| now >= deadline)
-    }
-
     /// Until the nearest timer or the drain deadline; `None` waits for completions.
     fn wait_timeout(&self) -> Option<Duration> {
-        let mut next = self.timers.next_deadline();
-        if let Some(drain) = self.drain_deadline {
-            next = Some(next.map_or(drain, |t| t.min(drain)));
-        }
-        next.map(|at| at.saturating_duration_since(Instant::now()))
+        self.drain
+            .sooner(self.timers.next_deadline())
+            .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
     /// Submits, waits, and handles every completion that came.
@@ -222,10 +190,10 @@ impl Loop {
             let now = self.now();
             // A signal that landed during this batch completes its poll only next
             // turn; its flag is already set, so start draining now.
-            if self.shutdown.requested() && self.drain_deadline.is_none() {
+            if self.shutdown.requested() && !self.drain.started() {
                 self.begin_shutdown(&now);
             }
-            if self.drain_expired(now.instant) {
+            if self.drain.expired(now.instant) {
                 self.give_up();
             }
             self.complete(cqe, &now);
@@ -310,7 +278,7 @@ impl Loop {
         match cqe.bytes() {
             Ok(_) => {
                 let fd = ops::accepted(cqe);
-                self.warned_no_descriptors = false;
+                self.backoff.accepted();
                 if self.accepting == Accepting::Stopped {
                     drop(fd); // raced the shutdown: as if still in the backlog
                 } else if self.conns.len() >= self.max_connections {
@@ -323,18 +291,14 @@ impl Loop {
                     }
                 }
             }
-            Err(e) if out_of_resources(&e) => {
-                if !self.warned_no_descriptors {
-                    self.warned_no_descriptors = true;
-                    log::warn!("accept: {e}; pausing accept until a connection closes");
-                }
-                self.pause_accepting(Accepting::PausedNoDescriptors);
-                self.timers
-                    .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
-            }
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
-            // ECONNABORTED and friends: that client is gone, the next may not be.
-            Err(e) => log::debug!("accept: {e}"),
+            Err(e) => {
+                if self.backoff.failed(&e) == AfterFailure::Pause {
+                    self.pause_accepting(Accepting::PausedNoDescriptors);
+                    self.timers
+                        .schedule(now.instant + ACCEPT_RETRY, Due::AcceptRetry);
+                }
+            }
         }
         if self.accepting == Accepting::Yes {
             if let Err(e) = self.arm_accept() {
@@ -346,10 +310,7 @@ impl Loop {
     fn pause_accepting(&mut self, why: Accepting) {
         if self.accepting == Accepting::Yes {
             if why == Accepting::PausedAtLimit {
-                log::warn!(
-                    "at --max-connections ({}): pausing accept until a connection closes",
-                    self.max_connections
-                );
+                warn_at_limit(self.max_connections);
             }
             if self.accept_armed {
                 if let Err(e) = self.ring.cancel(Tag::fixed(Kind::Accept)) {
@@ -395,7 +356,7 @@ impl Loop {
             key,
             now.instant,
         );
-        if self.drain_deadline.is_some() {
+        if self.drain.started() {
             conn.handle_shutdown(now);
         }
         entry.insert(Conn::new(fd, conn, self.next_generation));
@@ -410,10 +371,9 @@ impl Loop {
     /// completions, [`Loop::finish_connections`]. (A second signal never gets here:
     /// its handler exits.)
     fn begin_shutdown(&mut self, now: &Now) {
-        if self.drain_deadline.is_some() {
+        if !self.drain.begin(now.instant, self.app.config.drain_timeout) {
             return;
         }
-        self.drain_deadline = Some(now.instant + self.app.config.drain_timeout);
         self.pause_accepting(Accepting::Stopped);
         self.listener = None;
         self.parked.clear();
@@ -539,15 +499,9 @@ impl Loop {
                         self.resume_accepting(now);
                     }
                 }
-                Due::StatsLine => {
-                    let current = self.app.stats.snapshot();
-                    let (since, previous) = &self.last_stats;
-                    log_stats_line(previous, &current, now.instant.duration_since(*since));
-                    self.last_stats = (now.instant, current);
-                    if let Some(every) = self.app.config.stats_interval {
-                        self.timers.schedule(now.instant + every, Due::StatsLine);
-                    }
-                }
+                Due::StatsLine => self
+                    .stats_line
+                    .fire(&self.app, now.instant, &mut self.timers),
             }
         }
     }
@@ -600,13 +554,7 @@ impl Loop {
             false
         });
         self.closing = closing;
-        if freed
-            && matches!(
-                self.accepting,
-                Accepting::PausedAtLimit | Accepting::PausedNoDescriptors
-            )
-            && self.conns.len() < self.max_connections
-        {
+        if freed && self.accepting.paused() && self.conns.len() < self.max_connections {
             let now = self.now();
             self.resume_accepting(&now);
         }
