@@ -329,10 +329,18 @@ fn live_page_is_served(model: &str) {
             .is_some_and(|t| t.starts_with("text/html")),
         "/live is HTML"
     );
-    check!(r, r.text().contains("fetch(\"/stats\""), "/live polls /stats");
+    check!(
+        r,
+        r.text().contains("fetch(\"/stats\""),
+        "/live polls /stats"
+    );
     assert_well_framed(&r, "GET /live");
     let index = server.request(&get("/", &[]));
-    check!(index, index.text().contains("href=\"/live\""), "/ links to /live");
+    check!(
+        index,
+        index.text().contains("href=\"/live\""),
+        "/ links to /live"
+    );
 }
 
 fn delay_spin_and_bad_numbers(model: &str) {
