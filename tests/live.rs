@@ -287,6 +287,12 @@ fn live_view_follows_stats(model: &str, args: &[&str]) {
         before <= shown && shown <= total,
         "requests shown {shown}, /stats said {before} before the page and {total} after"
     );
+    // The page's own requests (itself and one /stats per poll) are not all it saw:
+    // the load's /hello requests were counted while it watched.
+    assert!(
+        shown > before + polls + 1,
+        "requests shown {shown}: no more than the page's own since {before}"
+    );
     assert!(number_of(&dom, "rps") > 0.0, "requests/s under load");
     let open = number_of(&dom, "open") as u64;
     assert!(
