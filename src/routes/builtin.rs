@@ -25,7 +25,8 @@ const INDEX_HTML: &str = include_str!("index.html");
 const LIVE_HTML: &str = include_str!("live.html");
 
 /// The built-in routes send no validators: `/stats` and `/echo` change with every
-/// request, and the others are too small for a 304 to save anything. Their
+/// request, and the others are too small for a 304 to save anything (`/live`, the
+/// largest, is fetched once per view, then only `/stats`). Their
 /// preconditions are still evaluated (RFC 9110 §13.2.1: the answer would be 2xx),
 /// with nothing to compare against, so only a `*` or a list of tags decides:
 /// `If-None-Match: *` is 304 (412 for POST), `If-Match` with tags is 412, and every
