@@ -317,6 +317,32 @@ fn index_names_the_model(model: &str) {
     assert_well_framed(&r, "GET /");
 }
 
+/// `/live` is the same static page in every model: HTML whose script polls `/stats`
+/// (what it draws is tested in a browser by tests/live.rs), linked from `/`.
+fn live_page_is_served(model: &str) {
+    let server = Server::start(model, &[]);
+    let r = server.request(&get("/live", &[]));
+    check!(r, r.status == 200, "GET /live");
+    check!(
+        r,
+        r.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "/live is HTML"
+    );
+    check!(
+        r,
+        r.text().contains("fetch(\"/stats\""),
+        "/live polls /stats"
+    );
+    assert_well_framed(&r, "GET /live");
+    let index = server.request(&get("/", &[]));
+    check!(
+        index,
+        index.text().contains("href=\"/live\""),
+        "/ links to /live"
+    );
+}
+
 fn delay_spin_and_bad_numbers(model: &str) {
     let server = Server::start(model, &[]);
     let mut client = server.client();
@@ -1242,6 +1268,7 @@ for_each_model!(
     unknown_method_is_501_or_405,
     unknown_path_is_404,
     index_names_the_model,
+    live_page_is_served,
     delay_spin_and_bad_numbers,
     http11_keeps_alive_by_default,
     http10_closes_by_default,

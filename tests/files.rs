@@ -390,6 +390,15 @@ fn builtin_routes_win_over_files() {
         (reply.status, reply.text().as_str()),
         (200, "Hello, world!")
     );
+    // `/live` too, even with a file of that name in DIR.
+    fs::write(server.root().join("live"), "a file named live").unwrap();
+    let reply = server.get("GET", "/live", &[]);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.text().contains("fetch(\"/stats\""),
+        "/live under -d: {}",
+        reply.text()
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! The built-in site: `/`, `/hello`, `/echo`, `/delay/{ms}`, `/spin/{ms}`, `/stats`.
+//! The built-in site: `/`, `/hello`, `/echo`, `/delay/{ms}`, `/spin/{ms}`, `/stats`,
+//! `/live`.
 //!
 //! Rule: each route is a plain function of the request; none of them waits. `/delay`
 //! returns *when* to answer and leaves the waiting to the driver; `/spin` is the one
@@ -19,9 +20,13 @@ pub const MAX_DELAY_MS: u64 = 60_000;
 pub const MAX_SPIN_MS: u64 = 10_000;
 
 const INDEX_HTML: &str = include_str!("index.html");
+/// The live view: static HTML whose own script polls `/stats`; nothing is filled in
+/// here, so the page is the same bytes for every model.
+const LIVE_HTML: &str = include_str!("live.html");
 
 /// The built-in routes send no validators: `/stats` and `/echo` change with every
-/// request, and the others are too small for a 304 to save anything. Their
+/// request, and the others are too small for a 304 to save anything (`/live`, the
+/// largest, is fetched once per view, then only `/stats`). Their
 /// preconditions are still evaluated (RFC 9110 §13.2.1: the answer would be 2xx),
 /// with nothing to compare against, so only a `*` or a list of tags decides:
 /// `If-None-Match: *` is 304 (412 for POST), `If-Match` with tags is 412, and every
@@ -45,6 +50,11 @@ pub fn preconditions(req: &Request) -> Option<Response> {
 /// `/`: what this server is, which model runs it, and links to the routes.
 pub fn index(ctx: &Ctx<'_>) -> Response {
     Response::html(200, INDEX_HTML.replace("{model}", ctx.model.name()))
+}
+
+/// `/live`: a page that polls `/stats` once a second and draws the counters.
+pub fn live() -> Response {
+    Response::html(200, LIVE_HTML)
 }
 
 /// `/hello`: the benchmark target. A static body, so no allocation.

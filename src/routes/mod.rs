@@ -66,6 +66,7 @@ enum Target<'p> {
     Delay(&'p str),
     Spin(&'p str),
     Stats,
+    Live,
     File,
 }
 
@@ -85,6 +86,7 @@ fn find(path: &str, has_root: bool) -> Option<Target<'_>> {
         "/hello" => Some(Target::Hello),
         "/echo" => Some(Target::Echo),
         "/stats" => Some(Target::Stats),
+        "/live" => Some(Target::Live),
         "/" if !has_root => Some(Target::Index),
         _ => {
             if let Some(ms) = path.strip_prefix("/delay/") {
@@ -141,6 +143,7 @@ pub fn route(req: &Request, ctx: &Ctx<'_>) -> Reply {
         Target::Delay(ms) => builtin::delay(ms),
         Target::Spin(ms) => Reply::Now(builtin::spin(ms)),
         Target::Stats => Reply::Now(builtin::stats(ctx)),
+        Target::Live => Reply::Now(builtin::live()),
         Target::File => match ctx.root {
             Some(root) => Reply::Now(files::serve(req, root, ctx.files, ctx.now)),
             None => Reply::Now(Response::error(404, "no such resource")),
