@@ -345,15 +345,6 @@ impl Ring {
         pushed
     }
 
-    /// Cancels every operation on `fd` (a connection being closed).
-    pub fn cancel_fd(&mut self, fd: RawFd) -> io::Result<()> {
-        let entry = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
-            .build()
-            .user_data(Tag::fixed(Kind::Cancel).encode());
-        // SAFETY: a cancellation names no memory of ours.
-        unsafe { self.push(entry) }
-    }
-
     /// Cancels the operation tagged `tag`.
     pub fn cancel(&mut self, tag: Tag) -> io::Result<()> {
         let entry = opcode::AsyncCancel::new(tag.encode())
