@@ -534,7 +534,7 @@ mod tests {
         ring.recycle(done);
         // A receive armed on an empty socket ends when cancelled, without a buffer.
         ring.recv(b.as_raw_fd(), tag, true).unwrap();
-        ring.cancel_fd(b.as_raw_fd()).unwrap();
+        ring.cancel(tag).unwrap();
         let done = ring.wait(Some(Duration::from_secs(5))).unwrap();
         let cqe = done
             .iter()
