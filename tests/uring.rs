@@ -153,6 +153,97 @@ fn connections_closed_with_operations_in_flight_free_nothing_the_kernel_holds() 
     assert_clean_logs(&server);
 }
 
+/// Thousands of idle connections that reach their header timeout together are closed
+/// together. Each close cancels the connection's armed receive; cancelled by its
+/// descriptor, the kernel found it by walking every armed operation of the ring, so
+/// with 10 000 idle connections the server closed a few dozen a second (the `idle`
+/// attack, docs/hostile-clients.md). By tag it is a hash lookup.
+#[test]
+fn idle_connections_timing_out_together_are_closed_together() {
+    if common::skip("uring") {
+        return;
+    }
+    const IDLE: usize = 10000;
+    raise_descriptor_limit(IDLE as u64 + 256);
+    // On one CPU, as in the attack: the kernel's part of the cancellations then
+    // competes with the loop.
+    let server = on_cpu_0(|| {
+        Server::start(
+            "uring",
+            &["--header-timeout", "2s", "--max-connections", "20000"],
+        )
+    });
+    let idle: Vec<_> = (0..IDLE).map(|_| common::connect(server.addr())).collect();
+    let connected = Instant::now();
+    let open = |server: &Server| {
+        let stats = server.request(&get("/stats", &["Connection: close"]));
+        let json: serde_json::Value = serde_json::from_slice(&stats.body).unwrap();
+        json["connections"]["open"].as_u64().unwrap()
+    };
+    let held = open(&server);
+    assert!(
+        held > IDLE as u64 / 2,
+        "only {held} of {IDLE} idle connections held"
+    );
+    // Cancelled by tag, they were all gone 2.0 s after the last connected; by
+    // descriptor, 8.8 s (the 2 s timeout, then 6 s of cancellations). In between,
+    // with room for a busy machine.
+    let deadline = connected + Duration::from_secs(6);
+    let left = loop {
+        let left = open(&server);
+        if left <= 1 || Instant::now() > deadline {
+            break left;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        left <= 1,
+        "{} of {IDLE} idle connections still open {:?} after the last connected (2 s header timeout)",
+        left - 1,
+        connected.elapsed()
+    );
+    drop(idle);
+    assert_clean_logs(&server);
+}
+
+/// Runs `f` on this thread pinned to CPU 0 (what it starts inherits that), then
+/// restores the thread's CPUs.
+fn on_cpu_0<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: the sets are plain bitmaps on our stack; pid 0 is this thread.
+    unsafe {
+        let mut before: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        assert_eq!(libc::sched_getaffinity(0, size, &mut before), 0);
+        let mut only_0: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut only_0);
+        assert_eq!(libc::sched_setaffinity(0, size, &only_0), 0);
+        let result = f();
+        assert_eq!(libc::sched_setaffinity(0, size, &before), 0);
+        result
+    }
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to at least `needed`, or fails saying why.
+fn raise_descriptor_limit(needed: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < needed {
+            assert!(
+                limit.rlim_max >= needed,
+                "this test needs {needed} descriptors; the hard limit is {}",
+                limit.rlim_max
+            );
+            limit.rlim_cur = needed;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
 /// SIGTERM in the middle of a keep-alive load and of slow responses: every
 /// response that was asked for before the signal arrives whole (loadgen verifies
 /// its own; refusals after the listener closes are not errors), the slow ones too,

@@ -527,7 +527,7 @@ impl Loop {
             if c.in_flight() > 0 {
                 if !c.cancelled {
                     c.cancelled = true;
-                    if let Err(e) = self.ring.cancel_fd(c.fd.as_raw_fd()) {
+                    if let Err(e) = c.cancel_in_flight(key, &mut self.ring) {
                         log::error!("conn {key}: cancel: {e}");
                     }
                 }

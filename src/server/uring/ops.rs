@@ -345,15 +345,6 @@ impl Ring {
         pushed
     }
 
-    /// Cancels every operation on `fd` (a connection being closed).
-    pub fn cancel_fd(&mut self, fd: RawFd) -> io::Result<()> {
-        let entry = opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all())
-            .build()
-            .user_data(Tag::fixed(Kind::Cancel).encode());
-        // SAFETY: a cancellation names no memory of ours.
-        unsafe { self.push(entry) }
-    }
-
     /// Cancels the operation tagged `tag`.
     pub fn cancel(&mut self, tag: Tag) -> io::Result<()> {
         let entry = opcode::AsyncCancel::new(tag.encode())
@@ -543,7 +534,7 @@ mod tests {
         ring.recycle(done);
         // A receive armed on an empty socket ends when cancelled, without a buffer.
         ring.recv(b.as_raw_fd(), tag, true).unwrap();
-        ring.cancel_fd(b.as_raw_fd()).unwrap();
+        ring.cancel(tag).unwrap();
         let done = ring.wait(Some(Duration::from_secs(5))).unwrap();
         let cqe = done
             .iter()
