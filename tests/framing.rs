@@ -22,9 +22,12 @@
 
 mod common;
 
-use std::time::{Duration};
+use std::time::Duration;
 
-use common::{assert_short_text_error, assert_well_framed_for, echoed_body_length, get, request, Response, Server};
+use common::{
+    assert_short_text_error, assert_well_framed_for, echoed_body_length, get, request, Response,
+    Server,
+};
 
 fn post_and_put_bodies_are_read_fully(model: &str) {
     let server = Server::start(model, &[]);

@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::time::{Duration};
+use std::time::Duration;
 
 use common::{assert_short_text_error, echoed_body_length, get, request, Server};
 

@@ -9,7 +9,6 @@
 use super::client::Response;
 use crate::check;
 
-
 /// A short text body an error response should carry: present, small, plain text.
 pub fn assert_short_text_error(r: &Response, status: u16, what: &str) {
     check!(r, r.status == status, "{what}: expected {status}");

@@ -423,4 +423,3 @@ pub fn request(method: &str, path: &str, fields: &[&str], body: &[u8]) -> Vec<u8
     raw.extend_from_slice(body);
     raw
 }
-

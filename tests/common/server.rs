@@ -20,7 +20,6 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// The start-up line every model prints, up to the address.
 pub(super) const LISTENING: &str = "reactor listening on http://";
 
-
 /// A running `reactor` process on 127.0.0.1 and an ephemeral port.
 pub struct Server {
     child: Child,

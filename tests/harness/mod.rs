@@ -192,7 +192,6 @@ pub fn get(path: &str, id: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\nX-Request-Id: {id}\r\n\r\n")
 }
 
-
 /// Feeds `input` to a fresh [`Harness`] cut at `cuts`, draining after each piece,
 /// and returns everything it sent.
 pub fn run_split(input: &[u8], cuts: &[usize]) -> Vec<u8> {
