@@ -1,7 +1,8 @@
 //! What makes the models different, measured with wide margins: who waits for a
 //! slow handler, who waits for a busy one, who waits for an idle one, and how many
 //! threads each uses. (What makes them the same, the HTTP behaviour, is
-//! `conformance.rs`.)
+//! the per-topic suites: `framing.rs`, `keep_alive.rs`, `limits.rs` and the rest
+//! that docs/tests.md lists.)
 
 mod common;
 

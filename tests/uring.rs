@@ -5,8 +5,9 @@
 //! lent, and at any completion for a connection already freed); a SIGTERM under load
 //! loses no response; `--workers` runs one ring per thread.
 //!
-//! The HTTP behaviour is `conformance.rs` and `rejections.rs`, and the loop's
-//! promises `reactor_loop.rs`, which run on this model too.
+//! The HTTP behaviour is the per-topic suites (`framing.rs`, `keep_alive.rs`,
+//! `limits.rs`, ..., `rejections.rs`), and the loop's promises `reactor_loop.rs`,
+//! which run on this model too.
 
 mod common;
 mod examples_built;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzz seeds from the raw requests in the test suite.
 
-Every Rust string literal in tests/{protocol,rejections,conformance}.rs that starts
+Every Rust string literal in the files of SOURCES (the tests that send raw requests) that starts
 like a request (a method, or blank lines, then ` HTTP/` and a line end) becomes one
 seed for parse_head and one for connection (with the default schedule: send it all,
 read everything), one per shape (see `shape`). A few extra connection seeds put pipelines of them on schedules that
@@ -14,7 +14,17 @@ import pathlib
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SOURCES = ["tests/protocol.rs", "tests/rejections.rs", "tests/conformance.rs"]
+SOURCES = [
+    "tests/protocol.rs",
+    "tests/protocol_rejections.rs",
+    "tests/rejections.rs",
+    "tests/builtin_routes.rs",
+    "tests/framing.rs",
+    "tests/keep_alive.rs",
+    "tests/limits.rs",
+    "tests/expect_continue.rs",
+    "tests/observability.rs",
+]
 OUT = ROOT / "fuzz" / "seeds"
 
 LITERAL = re.compile(rb'b?"((?:[^"\\]|\\.|\\\n)*)"', re.S)
