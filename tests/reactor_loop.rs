@@ -342,7 +342,7 @@ fn the_drain_deadline_holds_during_a_batch_of_slow_handlers(model: &str) {
     server.signal(libc::SIGTERM);
     // Sample its CPU time until it exits (read before each wait: unreaped, its
     // /proc entry is still there).
-    let mut ticks_at_exit = ticks_at_signal;
+    let mut ticks_at_exit;
     let status = loop {
         ticks_at_exit = server.cpu_ticks();
         if let Some(status) = server.wait_exit(Duration::from_millis(20)) {
