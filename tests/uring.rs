@@ -168,12 +168,13 @@ fn idle_connections_timing_out_together_are_closed_together() {
     raise_descriptor_limit(IDLE as u64 + 256);
     // On one CPU, as in the attack: the kernel's part of the cancellations then
     // competes with the loop.
-    let server = on_cpu_0(|| {
+    let server = common::process::on_cpu(0, || {
         Server::start(
             "uring",
             &["--header-timeout", "2s", "--max-connections", "20000"],
         )
-    });
+    })
+    .expect("sched_setaffinity");
     let idle: Vec<_> = (0..IDLE).map(|_| common::connect(server.addr())).collect();
     let connected = Instant::now();
     let open = |server: &Server| {
@@ -205,23 +206,6 @@ fn idle_connections_timing_out_together_are_closed_together() {
     );
     drop(idle);
     assert_clean_logs(&server);
-}
-
-/// Runs `f` on this thread pinned to CPU 0 (what it starts inherits that), then
-/// restores the thread's CPUs.
-fn on_cpu_0<T>(f: impl FnOnce() -> T) -> T {
-    // SAFETY: the sets are plain bitmaps on our stack; pid 0 is this thread.
-    unsafe {
-        let mut before: libc::cpu_set_t = std::mem::zeroed();
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        assert_eq!(libc::sched_getaffinity(0, size, &mut before), 0);
-        let mut only_0: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut only_0);
-        assert_eq!(libc::sched_setaffinity(0, size, &only_0), 0);
-        let result = f();
-        assert_eq!(libc::sched_setaffinity(0, size, &before), 0);
-        result
-    }
 }
 
 /// Raises this process's soft RLIMIT_NOFILE to at least `needed`, or fails saying why.

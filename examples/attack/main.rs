@@ -10,7 +10,8 @@
 //! connections at once run on one mio loop (`swarm.rs`); single exchanges are blocking
 //! (`wire.rs`).
 //!
-//! It shares the experiment's process plumbing (`../experiment/{server,load,system}.rs`)
+//! It shares the experiment's process plumbing (`../experiment/{server,load,system}.rs`),
+//! the child-process harness of the tests (`../../tests/common/process.rs`)
 //! and loadgen's strict response reader (`../loadgen/response.rs`).
 //!
 //! Exit code: 2 for a bad command line or a server that cannot be reached; 1 if any
@@ -22,6 +23,8 @@ mod hold;
 #[path = "../experiment/load.rs"]
 mod load;
 mod malformed;
+#[path = "../../tests/common/process.rs"]
+mod process;
 mod report;
 mod resources;
 #[path = "../loadgen/response.rs"]
@@ -33,7 +36,7 @@ mod server;
 mod shutdown;
 mod swarm;
 #[path = "../experiment/system.rs"]
-#[allow(dead_code)] // the experiment's machine plumbing; we use part of it
+#[allow(dead_code, unused_imports)] // the experiment's machine plumbing; we use part of it
 mod system;
 mod target;
 mod wire;

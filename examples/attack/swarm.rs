@@ -519,10 +519,11 @@ fn parse_responses(peer: &mut Peer, now: Instant) {
 /// connect), from TCP_INFO; zero if the kernel will not say.
 fn since_last_ack(stream: &TcpStream) -> Duration {
     use std::os::fd::AsRawFd;
-    // SAFETY: a zeroed tcp_info is a valid value; getsockopt writes at most `len`
-    // bytes into it and we pass its size.
+    // SAFETY: tcp_info is plain integers, for which all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the descriptor is open for the borrow of `stream`; getsockopt writes at
+    // most `len` bytes into `info`, and `len` is its size.
     let rc = unsafe {
         libc::getsockopt(
             stream.as_raw_fd(),

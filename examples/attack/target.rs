@@ -7,7 +7,6 @@
 
 use std::fs::{self, File};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -15,8 +14,8 @@ use std::time::{Duration, Instant};
 use reactor::config::{Config, Timeouts};
 
 use crate::cli::Args;
+use crate::process;
 use crate::server::{self, Exit, Sampler, Samples, Server, ServerLog};
-use crate::system;
 
 /// How long the server may take to answer `/stats`.
 const STATS_LIMIT: Duration = Duration::from_secs(2);
@@ -191,12 +190,13 @@ impl Target {
                 // `exec`: the shell becomes the server, so its pid is the server's.
                 command.arg("-c").arg(format!("exec {line}"));
                 if let Some(cpu) = cpu {
-                    system::pin_command(&mut command, *cpu);
+                    process::pin_command(&mut command, *cpu);
                 }
                 if let Some(limit) = nofile {
-                    limit_descriptors(&mut command, limit);
+                    // Soft and hard, so the server cannot raise it back.
+                    process::limit_nofile(&mut command, limit, limit);
                 }
-                die_with_parent(&mut command);
+                process::die_with_parent(&mut command);
                 let server = Server::start(command)?;
                 Ok(Live {
                     addr: server.addr,
@@ -235,19 +235,19 @@ impl Live {
     }
 
     pub fn rss_kib(&self) -> Option<u64> {
-        self.pid.and_then(server::rss_kib)
+        self.pid.and_then(process::rss_kib)
     }
 
     pub fn cpu_time(&self) -> Option<Duration> {
-        self.pid.and_then(server::cpu_time)
+        self.pid.and_then(process::cpu_time)
     }
 
     pub fn open_fds(&self) -> Option<usize> {
-        self.pid.and_then(server::open_fds)
+        self.pid.and_then(process::open_fds)
     }
 
     pub fn threads(&self) -> Option<u64> {
-        self.pid.and_then(server::threads)
+        self.pid.and_then(process::threads)
     }
 
     /// Samples memory and threads until the sampler is finished.
@@ -325,39 +325,6 @@ fn make_root(big_path: &str, size: u64) -> Result<PathBuf, String> {
         .and_then(|f| f.set_len(size))
         .map_err(fail)?;
     Ok(root)
-}
-
-/// Makes the child get SIGKILL if this process dies first (killed, say), so no
-/// server outlives the tool that started it.
-fn die_with_parent(command: &mut Command) {
-    // SAFETY: one async-signal-safe system call with constant arguments.
-    unsafe {
-        command.pre_exec(
-            || match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            },
-        );
-    }
-}
-
-/// Makes the child start with RLIMIT_NOFILE `limit` (soft and hard, like
-/// `prlimit --nofile=N`), set between fork and exec.
-fn limit_descriptors(command: &mut Command, limit: u64) {
-    let rlimit = libc::rlimit {
-        rlim_cur: limit as libc::rlim_t,
-        rlim_max: limit as libc::rlim_t,
-    };
-    // SAFETY: the closure makes one async-signal-safe system call on a struct built
-    // before the fork; it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(
-            move || match libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) {
-                0 => Ok(()),
-                _ => Err(std::io::Error::last_os_error()),
-            },
-        );
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ mod cell;
 mod chart;
 mod cli;
 mod load;
+#[path = "../../tests/common/process.rs"]
+mod process;
 mod report;
 mod server;
 mod system;

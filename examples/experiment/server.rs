@@ -22,20 +22,22 @@
 //!
 //! Rule: this file owns the server's process and reads /proc; it knows no flag of the
 //! server and decides nothing about what a run means (`cell.rs`, or the attack's
-//! scenarios, do).
+//! scenarios, do). Starting it, the listening line and the /proc fields are the
+//! harness's (`tests/common/process.rs`, shared with the tests).
 
 // Shared by two examples (experiment, attack); each uses a different subset.
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::process::{self, open_fds, status_field, StartError};
 
 /// How often /proc/<pid>/status is read during the load.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
@@ -107,28 +109,14 @@ pub struct Server {
 impl Server {
     /// Starts `command` (a server told to listen on port 0) with its stderr piped,
     /// and waits for its listening line.
-    pub fn start(mut command: Command) -> Result<Self, String> {
+    pub fn start(command: Command) -> Result<Self, String> {
         let program = command.get_program().to_string_lossy().into_owned();
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {program}: {e}"))?;
-        let pid = child.id() as i32;
-        let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(ServerLog::default()));
-        let (port_tx, port_rx) = mpsc::channel();
-        {
-            let log = Arc::clone(&log);
-            thread::spawn(move || read_log(stderr, &log, port_tx));
-        }
-        let addr = match port_rx.recv_timeout(START_LIMIT) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+        let sink = Arc::clone(&log);
+        let spawned = match process::spawn(command, START_LIMIT, move |line| note(&sink, line)) {
+            Ok(spawned) => spawned,
+            Err(StartError::Spawn(e)) => return Err(format!("cannot start {program}: {e}")),
+            Err(StartError::NotListening { .. }) => {
                 let last = log.lock().unwrap().last_line.clone();
                 return Err(format!(
                     "server did not report a listening address within {START_LIMIT:?}{}",
@@ -136,6 +124,8 @@ impl Server {
                 ));
             }
         };
+        let (child, addr) = (spawned.child, spawned.addr);
+        let pid = child.id() as i32;
         let ctxt_at_ready = task_ctxt_switches(pid);
         Ok(Self {
             child,
@@ -220,8 +210,9 @@ impl Drop for Server {
 /// Reaps `pid` and reads its rusage; `None` if it is still running (with WNOHANG).
 fn wait4(pid: i32, flags: i32) -> io::Result<Option<Exit>> {
     let mut status = 0;
-    // SAFETY: wait4 writes the status and a plain rusage struct we own.
+    // SAFETY: rusage is a plain struct of integers, for which all zeroes is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes the status and the rusage struct we own, nothing else.
     let reaped = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
     match reaped {
         -1 => Err(io::Error::last_os_error()),
@@ -237,39 +228,24 @@ fn wait4(pid: i32, flags: i32) -> io::Result<Option<Exit>> {
     }
 }
 
-/// Reads the server's stderr to its end: hands over the listening address, counts
-/// warnings. Reading everything also keeps a chatty server from blocking on a full pipe.
-fn read_log(stderr: impl Read, log: &Mutex<ServerLog>, port: mpsc::Sender<SocketAddr>) {
-    let mut port = Some(port);
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        if let Some(addr) = listening_addr(&line) {
-            if let Some(tx) = port.take() {
-                let _ = tx.send(addr);
-            }
+/// Counts one line of the server's stderr (the harness reads it to its end, which
+/// also keeps a chatty server from blocking on a full pipe).
+fn note(log: &Mutex<ServerLog>, line: &str) {
+    let mut log = log.lock().unwrap();
+    let level = line
+        .strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or("");
+    if level.contains(" WARN") || level.contains(" ERROR") {
+        log.warnings += 1;
+        if log.first_warning.is_none() {
+            log.first_warning = Some(line.to_string());
         }
-        let mut log = log.lock().unwrap();
-        let level = line
-            .strip_prefix('[')
-            .and_then(|rest| rest.split(']').next())
-            .unwrap_or("");
-        if level.contains(" WARN") || level.contains(" ERROR") {
-            log.warnings += 1;
-            if log.first_warning.is_none() {
-                log.first_warning = Some(line.clone());
-            }
-            if line.contains(SPAWN_FAILURE) {
-                log.spawn_failures += 1;
-            }
+        if line.contains(SPAWN_FAILURE) {
+            log.spawn_failures += 1;
         }
-        log.last_line = Some(line);
     }
-}
-
-/// `... reactor listening on http://127.0.0.1:PORT/ (model M, pid P)` → the address.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let (_, rest) = line.split_once("listening on http://")?;
-    rest.split('/').next()?.parse().ok()
+    log.last_line = Some(line.to_string());
 }
 
 /// `GET /stats` on a fresh connection to any server; `None` if it does not answer
@@ -335,38 +311,6 @@ impl Sampler {
     }
 }
 
-/// Resident memory of `pid` now (`VmRSS`), in KiB.
-pub fn rss_kib(pid: i32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field(&status, "VmRSS:")
-}
-
-/// Threads of `pid` now (`Threads:`).
-pub fn threads(pid: i32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field(&status, "Threads:")
-}
-
-/// Open file descriptors of `pid` now (entries of /proc/<pid>/fd).
-pub fn open_fds(pid: i32) -> Option<usize> {
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|dir| dir.count())
-}
-
-/// CPU time `pid` has used so far, user + system, all threads (fields 14 and 15
-/// of /proc/<pid>/stat, the same numbers `getrusage` would give the process).
-pub fn cpu_time(pid: i32) -> Option<Duration> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: count from after it.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf only reads a configuration value.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_second > 0).then(|| Duration::from_secs_f64(ticks as f64 / per_second as f64))
-}
-
 /// Folds one read of /proc/<pid>/status into the running maxima.
 fn sample(pid: i32, samples: &mut Samples) {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -381,15 +325,6 @@ fn sample(pid: i32, samples: &mut Samples) {
     max(&mut samples.threads_max, status_field(&status, "Threads:"));
     max(&mut samples.rss_max_kib, status_field(&status, "VmRSS:"));
     max(&mut samples.hwm_kib, status_field(&status, "VmHWM:"));
-}
-
-/// The number after `name` in a /proc status file (`VmRSS:   1234 kB` → 1234).
-pub fn status_field(status: &str, name: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(name))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
 }
 
 /// Voluntary + involuntary context switches of every live thread of `pid`.

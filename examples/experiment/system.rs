@@ -2,15 +2,17 @@
 //! pinning, thread limits, and the description printed above the table.
 //!
 //! Rule: every libc call of the experiment lives here, except `wait4`/`kill` on the
-//! server (in `server.rs`). Nothing here starts a process.
+//! server (in `server.rs`); pinning is the harness's (`tests/common/process.rs`),
+//! re-exported. Nothing here starts a process.
 
 use std::fs;
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+
+use crate::process::allowed_cpus;
+pub use crate::process::{pin_command, pin_self};
 
 /// File descriptors each process needs beyond one per client (listener, epoll,
 /// pipes, std streams, the probe connection, slack).
@@ -62,8 +64,9 @@ impl Machine {
 
 /// `uname -srm`.
 fn kernel() -> String {
-    // SAFETY: uname fills a plain struct of fixed-size, NUL-terminated arrays.
+    // SAFETY: utsname is plain arrays of c_char, for which all zeroes is valid.
     let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct we own with NUL-terminated strings.
     if unsafe { libc::uname(&mut name) } != 0 {
         return "unknown".into();
     }
@@ -97,6 +100,7 @@ pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
     let before = limit.rlim_cur;
     if limit.rlim_cur < limit.rlim_max {
         limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the struct we pass.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -121,6 +125,7 @@ pub fn threads_limit() -> Option<u64> {
     let rlimit_nproc = (unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut nproc) } == 0
         && nproc.rlim_cur != libc::RLIM_INFINITY
         // root is not held to RLIMIT_NPROC
+        // SAFETY: geteuid takes nothing and cannot fail.
         && unsafe { libc::geteuid() } != 0)
         .then_some(nproc.rlim_cur);
     [
@@ -165,51 +170,6 @@ impl Pinning {
             None if asked_not_to => "none (--no-pin)".into(),
             None => format!("none: only {nproc} CPU available"),
         }
-    }
-}
-
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: sched_getaffinity writes at most size_of::<cpu_set_t>() bytes into `set`.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-        .collect()
-}
-
-fn cpu_set(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays within it.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    set
-}
-
-/// Pins this process (its calling thread, and threads it starts later) to `cpu`.
-pub fn pin_self(cpu: usize) -> io::Result<()> {
-    let set = cpu_set(cpu);
-    // SAFETY: the set is a valid cpu_set_t of the size we pass.
-    match unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
-/// Makes `command` run on `cpu` only, like `taskset -c cpu`: the child sets its own
-/// affinity between fork and exec.
-pub fn pin_command(command: &mut Command, cpu: usize) {
-    let set = cpu_set(cpu);
-    // SAFETY: the closure makes one async-signal-safe system call on a set built
-    // before the fork; it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(move || {
-            match libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) {
-                0 => Ok(()),
-                _ => Err(io::Error::last_os_error()),
-            }
-        });
     }
 }
 

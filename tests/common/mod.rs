@@ -19,6 +19,9 @@
 //!   uring tests print why and pass without running ([`skip`]); only then.
 //! - [`assertions`]: what every response of this server must look like (framing
 //!   fields, short text errors), shared by the per-topic suites.
+//! - [`process`]: the child-process plumbing (spawn and wait for the listening line,
+//!   CPU pinning, rlimits, /proc figures), shared with `examples/experiment` and
+//!   `examples/attack`, which include the file with `#[path]`.
 //! - [`check!`]: an assertion on a response that prints the whole response.
 
 // Each test crate uses a different subset of these helpers.
@@ -27,6 +30,7 @@
 pub mod assertions;
 mod client;
 mod models;
+pub mod process;
 mod server;
 
 pub use assertions::{

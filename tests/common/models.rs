@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use super::server::LISTENING;
+use super::process::LISTENING;
 
 /// The concurrency models, as `--model` spells them (the same list as in
 /// [`for_each_model!`]).

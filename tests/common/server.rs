@@ -2,23 +2,24 @@
 //! one per test, killed on drop.
 //!
 //! Rule: its stderr is drained into [`Server::logs`] for the whole run by one
-//! thread, so the pipe never fills and a test can read what the server logged.
+//! thread, so the pipe never fills and a test can read what the server logged. How
+//! the process is started, and its /proc figures read, is `process.rs`'s.
 
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Response};
+use super::process::{self, StartError};
 
 /// How long the server gets to print its listening line.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The start-up line every model prints, up to the address.
-pub(super) const LISTENING: &str = "reactor listening on http://";
+/// RLIMIT_NOFILE hard limit of a server whose soft limit a test sets.
+const NOFILE_HARD: u64 = 4096;
 
 /// A running `reactor` process on 127.0.0.1 and an ephemeral port.
 pub struct Server {
@@ -57,69 +58,37 @@ impl Server {
             .arg(model)
             .args(args)
             .env_remove("RUST_LOG")
-            .env("RUST_LOG_STYLE", "never")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env("RUST_LOG_STYLE", "never");
         for (key, value) in env {
             command.env(key, value);
         }
         if let Some(limit) = nofile {
-            let rlimit = libc::rlimit {
-                rlim_cur: limit as libc::rlim_t,
-                rlim_max: 4096,
-            };
-            use std::os::unix::process::CommandExt;
-            // SAFETY: between fork and exec only setrlimit runs, which is
-            // async-signal-safe, on a value prepared before the fork.
-            unsafe {
-                command.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::last_os_error())
-                    }
-                });
-            }
+            process::limit_nofile(&mut command, limit as u64, NOFILE_HARD);
         }
-        let mut child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the reactor binary: {e}"));
-        let stderr = child.stderr.take().expect("stderr is piped");
 
-        // One thread reads stderr for the life of the process: it reports the
-        // listening address once, and keeps every line for `logs()`.
+        // The reader keeps every line for `logs()`.
         let logs = Arc::new(Mutex::new(String::new()));
-        let (found_tx, found_rx) = mpsc::channel();
         let sink = Arc::clone(&logs);
-        let drain = thread::spawn(move || {
-            let mut found = Some(found_tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = parse_listening_line(&line) {
-                    if let Some(tx) = found.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-                let mut logs = sink.lock().unwrap_or_else(|p| p.into_inner());
-                logs.push_str(&line);
-                logs.push('\n');
-            }
-        });
-
-        match found_rx.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => Server {
-                child,
-                addr,
+        let keep = move |line: &str| {
+            let mut logs = sink.lock().unwrap_or_else(|p| p.into_inner());
+            logs.push_str(line);
+            logs.push('\n');
+        };
+        match process::spawn(command, START_TIMEOUT, keep) {
+            Ok(spawned) => Server {
+                child: spawned.child,
+                addr: spawned.addr,
                 model: model.to_string(),
                 logs,
-                drain: Some(drain),
+                drain: Some(spawned.reader),
             },
-            Err(why) => {
-                let status = child.try_wait().ok().flatten();
-                let _ = child.kill();
-                let _ = child.wait();
-                let _ = drain.join();
+            Err(StartError::Spawn(e)) => panic!("cannot start the reactor binary: {e}"),
+            Err(StartError::NotListening {
+                why,
+                status,
+                reader,
+            }) => {
+                let _ = reader.join();
                 let logs = logs.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 panic!(
                     "reactor --model {model} {args:?} did not print its listening line \
@@ -182,53 +151,36 @@ impl Server {
         }
     }
 
-    /// Threads of the process now (entries of `/proc/<pid>/task`).
+    /// Threads of the process now (`Threads:` of `/proc/<pid>/status`).
     pub fn threads(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
-            .map(|dir| dir.count())
-            .unwrap_or(0)
+        process::threads(self.proc_pid()).unwrap_or(0) as usize
     }
 
     /// CPU time (user + system, all threads) used so far, in clock ticks.
     pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .unwrap_or_else(|e| panic!("reading /proc/{}/stat: {e}", self.pid()));
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let rest = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the whole line: 11 and 12 here.
-        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        process::cpu_ticks(self.proc_pid())
+            .unwrap_or_else(|| panic!("no CPU ticks in /proc/{}/stat", self.pid()))
     }
 
     /// Lowers the soft RLIMIT_NOFILE of the running server to `limit` (prlimit(2)).
     pub fn limit_descriptors(&self, limit: usize) {
-        let rlimit = libc::rlimit {
-            rlim_cur: limit as libc::rlim_t,
-            rlim_max: 4096,
-        };
-        let pid = self.pid() as libc::pid_t;
-        // SAFETY: prlimit(2) on our own child with a valid rlimit and no old-value output.
-        let rc = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rlimit, std::ptr::null_mut()) };
-        assert_eq!(rc, 0, "prlimit: {}", io::Error::last_os_error());
+        process::set_nofile_of(self.proc_pid(), limit as u64, NOFILE_HARD)
+            .unwrap_or_else(|e| panic!("prlimit: {e}"));
     }
 
     /// Open file descriptors now (entries of `/proc/<pid>/fd`).
     pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .map(|dir| dir.count())
-            .unwrap_or(0)
+        process::open_fds(self.proc_pid()).unwrap_or(0)
     }
 
     /// Resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .unwrap_or_else(|e| panic!("reading /proc/{}/status: {e}", self.pid()));
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or_else(|| panic!("no VmRSS line in /proc/{}/status", self.pid()))
+        process::rss_kib(self.proc_pid())
+            .unwrap_or_else(|| panic!("no VmRSS in /proc/{}/status", self.pid()))
+    }
+
+    fn proc_pid(&self) -> i32 {
+        i32::try_from(self.pid()).expect("pid fits pid_t")
     }
 
     /// A client connected to this server.
@@ -255,10 +207,4 @@ impl Drop for Server {
             let _ = drain.join();
         }
     }
-}
-
-/// `... reactor listening on http://127.0.0.1:PORT/ (model M, pid P)` -> the address.
-fn parse_listening_line(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find(LISTENING)? + LISTENING.len()..];
-    rest[..rest.find('/')?].parse().ok()
 }
