@@ -4,7 +4,7 @@
 //!
 //! Rule: drawing only, from finished cells; plotters' SVG backend is the only output.
 //! Censoring rule: a p99 that is only known to be at least the timeout (the requests
-//! behind it got no answer) is drawn as a hollow triangle on the timeout line, reached
+//! behind it got no answer) is drawn as a triangle on the timeout line, reached
 //! by a dashed segment, never as a measured point: a server that leaves clients
 //! unanswered must not look fast.
 
@@ -164,9 +164,9 @@ fn draw_legend(
         area.draw(&Text::new(model.name(), (x + 38, 5), font.clone()))?;
     }
     let note = format!(
-        "hollow triangle on the dashed grey line: p99 censored, at least the {timeout_s} timeout (the slowest requests got no answer at all)"
+        "triangle on the dashed grey line: p99 censored, at least the {timeout_s} timeout (those requests got no answer); squares: clients served"
     );
-    let x = width as i32 / 2 - 400;
+    let x = width as i32 / 2 - 470;
     area.draw(&TriangleMarker::new((x, 38), 6, BLACK.stroke_width(2)))?;
     area.draw(&Text::new(note, (x + 14, 31), font))?;
     Ok(())
@@ -299,7 +299,7 @@ fn share_panel(
     for s in series {
         let style = color(s.model);
         // Many lines sit at 100 %: a small vertical offset per model keeps each visible.
-        let lift = 1.2 * (s.index as f64 - (models as f64 - 1.0) / 2.0);
+        let lift = 0.9 * (s.index as f64 - (models as f64 - 1.0) / 2.0);
         let at = |p: &Point| (p.clients, p.value + lift);
         chart.draw_series(LineSeries::new(
             s.points.iter().map(at),

@@ -125,8 +125,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     report::write_files(&args.out, &results)?;
     let svg = args.out.join("chart.svg");
     let title = format!(
-        "reactor experiment, {}: {} CPUs, server pinned to one; {:?} per cell, {:?} request timeout",
-        machine.date_utc, machine.nproc, grid.duration, grid.timeout
+        "reactor experiment, {}: {} CPUs, {}; {:?} per cell, {:?} request timeout",
+        machine.date_utc,
+        machine.nproc,
+        match pinning {
+            Some(_) => "server and load pinned to separate CPUs",
+            None => "not pinned",
+        },
+        grid.duration,
+        grid.timeout
     );
     chart::draw(&svg, &grid, &cells, &title)?;
 
@@ -274,8 +281,8 @@ fn summary(cell: &Cell) -> String {
             cell.answered_share.map_or("-".into(), report::share),
             cell.clients_served.unwrap_or(0),
             cell.clients,
-            report::latency(cell.p50_us.unwrap_or(0), cell.p50_censored),
-            report::latency(p99, cell.p99_censored),
+            with_unit(cell.p50_us.unwrap_or(0), cell.p50_censored),
+            with_unit(p99, cell.p99_censored),
             cell.threads_peak.map_or("?".into(), |n| n.to_string())
         ),
         (Some(rate), None) => format!("{} req/s", report::rate(rate)),
@@ -285,4 +292,12 @@ fn summary(cell: &Cell) -> String {
         text.push_str(&format!(" [{}]", cell.notes.join("; ")));
     }
     format!("{text} ({:.1}s)", cell.wall_s)
+}
+
+/// `0.52 ms`, or `>= 2 s` where censored at the timeout.
+fn with_unit(us: u64, censored: bool) -> String {
+    match censored {
+        true => report::latency(us, true),
+        false => format!("{} ms", report::millis(us)),
+    }
 }
