@@ -245,3 +245,105 @@ fn a_bad_flag_is_one_line_and_exit_code_2() {
         assert!(output.stdout.is_empty());
     }
 }
+
+/// Where io_uring is refused (here by a seccomp filter that fails `io_uring_setup`
+/// with EPERM, as container runtimes do; the filter is inherited by the server), the
+/// uring cells are skipped with the reason and the run goes on.
+#[test]
+fn without_io_uring_the_uring_cells_are_skipped_saying_why() {
+    use std::os::unix::process::CommandExt;
+    let (experiment, loadgen) = examples();
+    let out = TempDir::new("experiment-no-uring");
+    // A classic BPF program (the one tests/uring.rs uses): load the syscall number;
+    // io_uring_setup gets SECCOMP_RET_ERRNO | EPERM, everything else is allowed.
+    let filter = [
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0, // offsetof(struct seccomp_data, nr)
+        },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let mut command = Command::new(experiment);
+    command.args([
+        "--models",
+        "reactor,uring",
+        "--workloads",
+        "hello",
+        "--clients",
+        "1",
+        "--duration",
+        "300ms",
+        "--timeout",
+        "500ms",
+        "--no-build",
+        "--reactor",
+        env!("CARGO_BIN_EXE_reactor"),
+        "--loadgen",
+        loadgen.to_str().expect("utf-8 path"),
+        "--out",
+        out.0.to_str().expect("utf-8 path"),
+    ]);
+    // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe,
+    // on a filter built before the fork (the closure owns it; nothing allocates).
+    unsafe {
+        command.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().expect("run the experiment under seccomp");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{context}");
+    assert!(
+        stderr.contains("skipping the uring model's cells: io_uring unavailable"),
+        "{context}"
+    );
+    assert!(
+        stdout.contains("- skipped: every uring cell (io_uring unavailable"),
+        "{context}"
+    );
+    let rows = table_rows(&stdout);
+    let uring = rows.iter().find(|r| r[1] == "uring").expect("a uring row");
+    assert!(
+        uring[13].starts_with("**skipped**: io_uring unavailable"),
+        "{uring:?}"
+    );
+    let reactor = rows
+        .iter()
+        .find(|r| r[1] == "reactor")
+        .expect("a reactor row");
+    assert!(reactor[3].parse::<f64>().unwrap() > 0.0, "{reactor:?}");
+}
