@@ -5,8 +5,11 @@
 //! Rule: drawing only, from finished cells; plotters' SVG backend is the only output.
 //! Censoring rule: a p99 that is only known to be at least the timeout (the requests
 //! behind it got no answer) is drawn as a triangle on the timeout line, reached
-//! by a dashed segment, never as a measured point: a server that leaves clients
-//! unanswered must not look fast.
+//! by a dashed segment, never as a measured point; and a p99 from a cell where some
+//! clients never got an answer is a hollow circle: in a closed loop a starved client
+//! sends one request per timeout while a served one sends thousands, so the request
+//! p99 speaks for the served clients only. A server that leaves clients unanswered
+//! must not look fast.
 
 use std::path::Path;
 
@@ -32,12 +35,21 @@ enum Metric {
     Answered,
 }
 
-/// One point of a model's line; `censored`: the value only says "at least this".
+/// One point of a model's line; `censored`: the value only says "at least this";
+/// `partial`: some clients never got an answer, so the value speaks for the others.
 #[derive(Clone, Copy)]
 struct Point {
     clients: f64,
     value: f64,
     censored: bool,
+    partial: bool,
+}
+
+impl Point {
+    /// Drawn as a measured point (filled, solid lines to it).
+    fn is_plain(&self) -> bool {
+        !self.censored && !self.partial
+    }
 }
 
 /// A model's points in one panel: the main line, and the dashed one (clients served).
@@ -62,15 +74,21 @@ impl Metric {
             clients: cell.clients as f64,
             value,
             censored,
+            partial: cell
+                .clients_served
+                .is_some_and(|n| (n as usize) < cell.clients),
         };
         match self {
             Metric::Throughput => cell
                 .requests_per_s
                 .filter(|&r| r > 0.0)
                 .map(|r| at(r, false)),
-            Metric::P99 => cell
-                .p99_us
-                .map(|us| at(us as f64 / 1000.0, cell.p99_censored)),
+            Metric::P99 => cell.p99_us.map(|us| Point {
+                partial: cell
+                    .clients_served
+                    .is_some_and(|n| (n as usize) < cell.clients),
+                ..at(us as f64 / 1000.0, cell.p99_censored)
+            }),
             Metric::Answered => cell.answered_share.map(|s| at(s * 100.0, false)),
         }
     }
@@ -82,6 +100,7 @@ impl Metric {
                 clients: cell.clients as f64,
                 value: 100.0 * n as f64 / cell.clients.max(1) as f64,
                 censored: false,
+                partial: false,
             }),
             _ => None,
         }
@@ -163,12 +182,24 @@ fn draw_legend(
         area.draw(&PathElement::new(vec![(x, 12), (x + 30, 12)], style))?;
         area.draw(&Text::new(model.name(), (x + 38, 5), font.clone()))?;
     }
-    let note = format!(
-        "triangle on the dashed grey line: p99 censored, at least the {timeout_s} timeout (those requests got no answer); squares: clients served"
-    );
-    let x = width as i32 / 2 - 470;
+    let censored = format!("p99 censored: at least the {timeout_s} timeout (no answer)");
+    let partial = "p99 of the served clients only: others never got an answer";
+    let x = width as i32 / 2 - 560;
     area.draw(&TriangleMarker::new((x, 38), 6, BLACK.stroke_width(2)))?;
-    area.draw(&Text::new(note, (x + 14, 31), font))?;
+    area.draw(&Text::new(censored, (x + 14, 31), font.clone()))?;
+    let x = x + 400;
+    area.draw(&Circle::new((x, 38), 5, BLACK.stroke_width(2)))?;
+    area.draw(&Text::new(partial, (x + 14, 31), font.clone()))?;
+    let x = x + 440;
+    area.draw(&Rectangle::new(
+        [(x - 4, 34), (x + 4, 42)],
+        BLACK.stroke_width(1),
+    ))?;
+    area.draw(&Text::new(
+        "dashed, squares: clients served",
+        (x + 14, 31),
+        font,
+    ))?;
     Ok(())
 }
 
@@ -236,12 +267,14 @@ fn log_panel(
         };
         for pair in s.points.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
-            match (a.censored, b.censored) {
-                (false, false) => {
+            if a.censored && b.censored {
+                continue; // both on the timeout line: the triangles say it
+            }
+            match a.is_plain() && b.is_plain() {
+                true => {
                     chart.draw_series(LineSeries::new([at(a), at(b)], style.stroke_width(2)))?;
                 }
-                (true, true) => {} // both on the timeout line: the triangles say it
-                _ => {
+                false => {
                     chart.draw_series(DashedLineSeries::new(
                         [at(a), at(b)],
                         5,
@@ -252,17 +285,21 @@ fn log_panel(
             }
         }
         for p in &s.points {
-            match p.censored {
-                true => {
-                    chart.draw_series(std::iter::once(TriangleMarker::new(
-                        at(p),
-                        6,
-                        style.stroke_width(2),
-                    )))?;
-                }
-                false => {
-                    chart.draw_series(std::iter::once(Circle::new(at(p), 3, style.filled())))?;
-                }
+            if p.censored {
+                chart.draw_series(std::iter::once(TriangleMarker::new(
+                    at(p),
+                    6,
+                    style.stroke_width(2),
+                )))?;
+            } else if p.partial {
+                // A latency of the served clients only: hollow, never a plain point.
+                chart.draw_series(std::iter::once(Circle::new(
+                    at(p),
+                    5,
+                    style.stroke_width(2),
+                )))?;
+            } else {
+                chart.draw_series(std::iter::once(Circle::new(at(p), 3, style.filled())))?;
             }
         }
     }
