@@ -74,9 +74,7 @@ impl Metric {
             clients: cell.clients as f64,
             value,
             censored,
-            partial: cell
-                .clients_served
-                .is_some_and(|n| (n as usize) < cell.clients),
+            partial: false,
         };
         match self {
             Metric::Throughput => cell
