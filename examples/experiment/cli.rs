@@ -15,7 +15,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
 pub struct Args {
-    /// Reduced grid (clients 1, 10, 100; 1 s per cell): under a minute.
+    /// Reduced grid (clients 1, 10, 100; 1 s per cell): about 75 s for the six models.
     #[arg(long)]
     pub quick: bool,
 
