@@ -1,4 +1,4 @@
-//! End-to-end test of `examples/experiment`: a tiny grid (5 models x 2 workloads x
+//! End-to-end test of `examples/experiment`: a tiny grid (6 models x 2 workloads x
 //! 2 client counts, half a second per cell) against the real server and loadgen, then
 //! the table on stdout and the CSV, JSON and SVG files it wrote.
 //!
@@ -14,7 +14,14 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const MODELS: [&str; 5] = ["reactor", "threaded", "iterative", "pool-2", "pool-c"];
+const MODELS: [&str; 6] = [
+    "reactor",
+    "threaded",
+    "iterative",
+    "pool-2",
+    "pool-c",
+    "uring",
+];
 const WORKLOADS: [&str; 2] = ["/hello", "/delay/50"];
 const CLIENTS: [u64; 2] = [1, 5];
 
@@ -112,9 +119,12 @@ fn a_small_grid_measures_every_cell_and_writes_every_file() {
         .collect();
     assert_eq!(rows.len(), expected.len(), "{context}");
     assert_eq!(seen, expected, "{context}");
-    for row in &rows {
-        // req/s, p50, p99, threads, peak RSS, ctxt switches: all measured.
-        for column in 3..=8 {
+    // Where io_uring is unavailable the experiment says so and skips those cells.
+    let uring_skipped = stderr.contains("skipping the uring model's cells");
+    let measured = |row: &Vec<String>| !(uring_skipped && row[1] == "uring");
+    for row in rows.iter().filter(|row| measured(row)) {
+        // req/s, threads, peak RSS, ctxt switches: numbers.
+        for column in [3, 8, 9, 10] {
             let value: f64 = row[column]
                 .parse()
                 .unwrap_or_else(|_| panic!("column {column} of {row:?} is not a number"));
@@ -124,7 +134,16 @@ fn a_small_grid_measures_every_cell_and_writes_every_file() {
             row[3].parse::<f64>().unwrap() > 0.0,
             "no throughput: {row:?}"
         );
-        assert_eq!((row[9].as_str(), row[10].as_str()), ("0", "0"), "{row:?}");
+        // answered, clients served, p50 and p99 (a number, or censored at the timeout).
+        assert!(row[4].ends_with(" %"), "{row:?}");
+        assert!(row[5].ends_with(&format!("/{}", row[2])), "{row:?}");
+        for column in [6, 7] {
+            assert!(
+                row[column] == ">= 0.5 s" || row[column].parse::<f64>().is_ok(),
+                "column {column} of {row:?}"
+            );
+        }
+        assert_eq!((row[11].as_str(), row[12].as_str()), ("0", "0"), "{row:?}");
     }
 
     // The JSON has the same cells, all measured and verified.
@@ -135,6 +154,10 @@ fn a_small_grid_measures_every_cell_and_writes_every_file() {
     let cells = json["cells"].as_array().expect("cells");
     assert_eq!(cells.len(), expected.len());
     for cell in cells {
+        if uring_skipped && cell["model"] == "uring" {
+            assert_eq!(cell["status"], "skipped", "{cell}");
+            continue;
+        }
         assert_eq!(cell["status"], "measured", "{cell}");
         assert!(cell["requests"].as_u64().unwrap() > 0, "{cell}");
         assert_eq!(cell["mismatched"], 0, "{cell}");
@@ -157,9 +180,37 @@ fn a_small_grid_measures_every_cell_and_writes_every_file() {
         let starved = cell("pool-2", workload, 5);
         assert!(starved["timeouts"].as_u64().unwrap() >= 3, "{starved}");
         assert_eq!(starved["threads_peak"], 3, "{starved}");
+        assert_eq!(starved["clients_served"], 2, "{starved}");
+        assert!(
+            starved["answered_share"].as_f64().unwrap() < 1.0,
+            "{starved}"
+        );
+        assert_eq!(starved["max_censored"], true, "{starved}");
         let sized = cell("pool-c", workload, 5);
         assert!(sized["threads_peak"].as_u64().unwrap() >= 6, "{sized}");
+        assert_eq!(sized["clients_served"], 5, "{sized}");
     }
+
+    // Timed-out requests count at the timeout: at 20 answers a second per served
+    // client, the four clients the iterative server never reaches put its p99 (and its
+    // median) at "at least the timeout", while the reactor's stays measured.
+    let iterative = cell("iterative", "/delay/50", 5);
+    assert_eq!(iterative["clients_served"], 1, "{iterative}");
+    assert_eq!(iterative["p99_censored"], true, "{iterative}");
+    assert_eq!(iterative["p99_us"], 500_000, "{iterative}");
+    assert!(iterative["p99_answered_us"].as_u64().unwrap() < 500_000);
+    let reactor = cell("reactor", "/delay/50", 5);
+    assert_eq!(reactor["p99_censored"], false, "{reactor}");
+    assert_eq!(reactor["answered_share"], 1.0, "{reactor}");
+    let row = rows
+        .iter()
+        .find(|r| r[0] == "/delay/50" && r[1] == "iterative" && r[2] == "5")
+        .expect("the iterative /delay/50 row");
+    assert_eq!(
+        (row[5].as_str(), row[7].as_str()),
+        ("1/5", ">= 0.5 s"),
+        "{row:?}"
+    );
 
     // The CSV: a header and one row per cell, with as many fields.
     let csv = std::fs::read_to_string(out.0.join("results.csv")).expect("results.csv");
@@ -193,4 +244,106 @@ fn a_bad_flag_is_one_line_and_exit_code_2() {
         assert!(stderr.starts_with("experiment: "), "{stderr}");
         assert!(output.stdout.is_empty());
     }
+}
+
+/// Where io_uring is refused (here by a seccomp filter that fails `io_uring_setup`
+/// with EPERM, as container runtimes do; the filter is inherited by the server), the
+/// uring cells are skipped with the reason and the run goes on.
+#[test]
+fn without_io_uring_the_uring_cells_are_skipped_saying_why() {
+    use std::os::unix::process::CommandExt;
+    let (experiment, loadgen) = examples();
+    let out = TempDir::new("experiment-no-uring");
+    // A classic BPF program (the one tests/uring.rs uses): load the syscall number;
+    // io_uring_setup gets SECCOMP_RET_ERRNO | EPERM, everything else is allowed.
+    let filter = [
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0, // offsetof(struct seccomp_data, nr)
+        },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let mut command = Command::new(experiment);
+    command.args([
+        "--models",
+        "reactor,uring",
+        "--workloads",
+        "hello",
+        "--clients",
+        "1",
+        "--duration",
+        "300ms",
+        "--timeout",
+        "500ms",
+        "--no-build",
+        "--reactor",
+        env!("CARGO_BIN_EXE_reactor"),
+        "--loadgen",
+        loadgen.to_str().expect("utf-8 path"),
+        "--out",
+        out.0.to_str().expect("utf-8 path"),
+    ]);
+    // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe,
+    // on a filter built before the fork (the closure owns it; nothing allocates).
+    unsafe {
+        command.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().expect("run the experiment under seccomp");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{context}");
+    assert!(
+        stderr.contains("skipping the uring model's cells: io_uring unavailable"),
+        "{context}"
+    );
+    assert!(
+        stdout.contains("- skipped: every uring cell (io_uring unavailable"),
+        "{context}"
+    );
+    let rows = table_rows(&stdout);
+    let uring = rows.iter().find(|r| r[1] == "uring").expect("a uring row");
+    assert!(
+        uring[13].starts_with("**skipped**: io_uring unavailable"),
+        "{uring:?}"
+    );
+    let reactor = rows
+        .iter()
+        .find(|r| r[1] == "reactor")
+        .expect("a reactor row");
+    assert!(reactor[3].parse::<f64>().unwrap() > 0.0, "{reactor:?}");
 }

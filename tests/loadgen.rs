@@ -328,6 +328,22 @@ fn json_report_has_the_documented_fields() {
     );
     assert_eq!(report["echoes_request_id"], true);
     assert_eq!(code, 0);
+    // Nothing timed out: the view with timeouts is the answered one, nothing censored.
+    for p in ["p50", "p99", "max"] {
+        assert_eq!(
+            count(&report, &format!("/latency_with_timeouts_us/{p}")),
+            count(&report, &format!("/latency_us/{p}")),
+            "{p}: {report}"
+        );
+    }
+    assert_eq!(count(&report, "/latency_with_timeouts_us/censored"), 0);
+    assert_eq!(
+        (
+            count(&report, "/clients"),
+            count(&report, "/clients_served")
+        ),
+        (5, 5)
+    );
 }
 
 #[test]
@@ -340,6 +356,23 @@ fn silent_server_times_out_and_fails_the_run() {
     assert!(count(&report, "/errors/timeout") >= 2, "{report}");
     assert_eq!(count(&report, "/requests"), 0, "{report}");
     assert_eq!(code, 1, "{report}");
+    // No answer is not no latency: every request counts at the timeout, censored.
+    assert_eq!(count(&report, "/timeout_us"), 200_000, "{report}");
+    for p in ["p50", "p99", "max"] {
+        let at = count(&report, &format!("/latency_with_timeouts_us/{p}"));
+        assert_eq!(at, 200_000, "{p}: {report}");
+    }
+    assert_eq!(
+        count(&report, "/latency_with_timeouts_us/censored"),
+        count(&report, "/errors/timeout")
+    );
+    assert_eq!(
+        (
+            count(&report, "/clients"),
+            count(&report, "/clients_served")
+        ),
+        (2, 0)
+    );
 }
 
 #[test]

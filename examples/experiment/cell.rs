@@ -30,6 +30,8 @@ pub struct Bench {
     pub nofile: u64,
     pub threads_limit: Option<u64>,
     pub grid: Grid,
+    /// Server models (`--model`) this machine cannot run, with the reason.
+    pub unavailable: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,13 +70,28 @@ pub struct Cell {
     pub verification_failed: bool,
     pub notes: Vec<String>,
     pub requests: Option<u64>,
+    /// Requests sent; each ends answered, timed out, reset or as a parse error.
+    pub sent: Option<u64>,
+    /// `requests` over `sent`.
+    pub answered_share: Option<f64>,
+    /// Clients (connections) that got at least one response, of `clients`.
+    pub clients_served: Option<u64>,
     /// loadgen's own rate: responses over its whole run, tail included.
     pub requests_per_s: Option<f64>,
     /// How long loadgen ran: the load, then waiting for requests still in flight.
     pub loadgen_s: Option<f64>,
+    /// loadgen's per-request timeout: where timed-out requests are counted.
+    pub timeout_us: u64,
+    /// Latency of every request answered or timed out, a timeout counted at
+    /// `timeout_us`; where `*_censored` is true the value only says "at least this".
     pub p50_us: Option<u64>,
     pub p99_us: Option<u64>,
     pub max_us: Option<u64>,
+    pub p50_censored: bool,
+    pub p99_censored: bool,
+    pub max_censored: bool,
+    /// p99 of the answered requests only (what the table showed before timeouts counted).
+    pub p99_answered_us: Option<u64>,
     pub mismatched: Option<u64>,
     pub out_of_order: Option<u64>,
     pub parse_errors: Option<u64>,
@@ -103,7 +120,13 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn new(model: Model, workload: Workload, clients: usize, status: Status) -> Self {
+    fn new(
+        model: Model,
+        workload: Workload,
+        clients: usize,
+        timeout: Duration,
+        status: Status,
+    ) -> Self {
         Self {
             model: model.name(),
             workload: workload.path(),
@@ -112,11 +135,19 @@ impl Cell {
             verification_failed: false,
             notes: Vec::new(),
             requests: None,
+            sent: None,
+            answered_share: None,
+            clients_served: None,
             requests_per_s: None,
             loadgen_s: None,
+            timeout_us: timeout.as_micros() as u64,
             p50_us: None,
             p99_us: None,
             max_us: None,
+            p50_censored: false,
+            p99_censored: false,
+            max_censored: false,
+            p99_answered_us: None,
             mismatched: None,
             out_of_order: None,
             parse_errors: None,
@@ -147,6 +178,9 @@ impl Cell {
 impl Bench {
     /// Why this cell cannot run on this machine, if it cannot.
     fn skip_reason(&self, model: Model, clients: usize) -> Option<String> {
+        if let Some((_, why)) = self.unavailable.iter().find(|(m, _)| *m == model.server) {
+            return Some(why.clone());
+        }
         let fds = clients as u64 + FD_MARGIN;
         if self.nofile < fds {
             return Some(format!(
@@ -168,7 +202,13 @@ impl Bench {
     /// Runs one cell from server start to server exit.
     pub fn run(&self, model: Model, workload: Workload, clients: usize) -> Cell {
         let started = Instant::now();
-        let mut cell = Cell::new(model, workload, clients, Status::Measured);
+        let mut cell = Cell::new(
+            model,
+            workload,
+            clients,
+            self.grid.timeout,
+            Status::Measured,
+        );
         if let Some(why) = self.skip_reason(model, clients) {
             cell.status = Status::Skipped;
             cell.notes.push(why);
@@ -203,7 +243,7 @@ impl Bench {
         cell.samples = samples.count;
         cell.threads_sampled_max = samples.threads_max;
 
-        self.read_load(cell, outcome, &load);
+        read_load(cell, outcome, &load);
 
         if let Some(exit) = server.exited_early() {
             cell.fail(format!(
@@ -259,91 +299,105 @@ impl Bench {
             Err(e) => cell.notes.push(format!("cannot reap the server: {e}")),
         }
     }
+}
 
-    /// Folds loadgen's outcome into the cell.
-    fn read_load(&self, cell: &mut Cell, outcome: load::Outcome, load: &Load) {
-        let (code, report, stderr) = match outcome {
-            load::Outcome::NotStarted(why) => return cell.fail(why),
-            load::Outcome::Killed { after } => {
-                cell.status = Status::Killed;
-                cell.notes.push(format!(
-                    "loadgen still running after {:.1}s (hard bound {:.0}s): killed",
-                    after.as_secs_f64(),
-                    load.hard_bound().as_secs_f64()
-                ));
-                return;
-            }
-            load::Outcome::Exited {
-                code,
-                report,
-                stderr,
-            } => (code, report, stderr),
-        };
-        cell.loadgen_exit = code;
-        let Some(report) = report else {
-            let first = stderr.lines().next().unwrap_or("no output");
-            return cell.fail(format!(
-                "loadgen {} without a report: {first}",
-                describe_exit(code, None)
+/// Folds loadgen's outcome into the cell.
+fn read_load(cell: &mut Cell, outcome: load::Outcome, load: &Load) {
+    let (code, report, stderr) = match outcome {
+        load::Outcome::NotStarted(why) => return cell.fail(why),
+        load::Outcome::Killed { after } => {
+            cell.status = Status::Killed;
+            cell.notes.push(format!(
+                "loadgen still running after {:.1}s (hard bound {:.0}s): killed",
+                after.as_secs_f64(),
+                load.hard_bound().as_secs_f64()
             ));
-        };
-        cell.requests = Some(report.requests);
-        cell.requests_per_s = Some(report.requests_per_s);
-        cell.loadgen_s = Some(report.duration_s);
-        cell.p50_us = (report.requests > 0).then_some(report.latency_us.p50);
-        cell.p99_us = (report.requests > 0).then_some(report.latency_us.p99);
-        cell.max_us = (report.requests > 0).then_some(report.latency_us.max);
-        cell.mismatched = Some(report.mismatched);
-        cell.out_of_order = Some(report.out_of_order);
-        let errors = report.errors;
-        cell.parse_errors = Some(errors.parse);
-        cell.timeouts = Some(errors.timeout);
-        cell.connect_errors = Some(errors.connect);
-        cell.resets = Some(errors.reset);
-        cell.loadgen_first_error.clone_from(&report.first_error);
+            return;
+        }
+        load::Outcome::Exited {
+            code,
+            report,
+            stderr,
+        } => (code, report, stderr),
+    };
+    cell.loadgen_exit = code;
+    let Some(report) = report else {
+        let first = stderr.lines().next().unwrap_or("no output");
+        return cell.fail(format!(
+            "loadgen {} without a report: {first}",
+            describe_exit(code, None)
+        ));
+    };
+    cell.requests = Some(report.requests);
+    cell.sent = Some(report.sent);
+    cell.answered_share = (report.sent > 0).then(|| report.requests as f64 / report.sent as f64);
+    cell.clients_served = Some(report.clients_served);
+    cell.requests_per_s = Some(report.requests_per_s);
+    cell.loadgen_s = Some(report.duration_s);
+    // Censoring rule: a request with no answer within the timeout took at least the
+    // timeout; leaving it out would let a server that answers few clients look fast.
+    let all = &report.latency_with_timeouts_us;
+    let timeout_us = report.timeout_us;
+    cell.timeout_us = timeout_us;
+    if report.requests + all.censored > 0 {
+        cell.p50_us = Some(all.p50);
+        cell.p99_us = Some(all.p99);
+        cell.max_us = Some(all.max);
+        cell.p50_censored = all.is_censored(all.p50, timeout_us);
+        cell.p99_censored = all.is_censored(all.p99, timeout_us);
+        cell.max_censored = all.is_censored(all.max, timeout_us);
+    }
+    cell.p99_answered_us = (report.requests > 0).then_some(report.latency_us.p99);
+    cell.mismatched = Some(report.mismatched);
+    cell.out_of_order = Some(report.out_of_order);
+    let errors = report.errors;
+    cell.parse_errors = Some(errors.parse);
+    cell.timeouts = Some(errors.timeout);
+    cell.connect_errors = Some(errors.connect);
+    cell.resets = Some(errors.reset);
+    cell.loadgen_first_error.clone_from(&report.first_error);
 
-        if report.mismatched > 0 || report.out_of_order > 0 || errors.parse > 0 {
-            cell.verification_failed = true;
-            cell.notes.push(format!(
-                "!!! VERIFICATION FAILED: {} mismatched, {} out of order, {} parse errors{}",
-                report.mismatched,
-                report.out_of_order,
-                errors.parse,
-                report
-                    .first_error
-                    .as_deref()
-                    .map(|e| format!(" (first: {})", shorten(e, 120)))
-                    .unwrap_or_default()
-            ));
-        }
-        if errors.timeout > 0 {
-            cell.notes.push(format!(
-                "timed out {} (no answer within {:?}; not in the latency percentiles)",
-                errors.timeout, load.timeout
-            ));
-        }
-        let planned = load.duration.as_secs_f64();
-        if report.requests > 0 && report.duration_s > planned * 1.1 + 0.1 {
-            cell.notes.push(format!(
-                "req/s is over loadgen's {:.1}s (a {planned:.1}s load, then waiting for requests in flight)",
-                report.duration_s
-            ));
-        }
-        if errors.connect > 0 || errors.reset > 0 {
-            cell.notes.push(format!(
-                "connect errors {}, resets {}",
-                errors.connect, errors.reset
-            ));
-        }
-        if report.requests == 0 {
-            cell.notes.push(format!(
-                "no responses in {:.1}s ({} sent)",
-                report.duration_s, report.sent
-            ));
-        } else if code != Some(0) && !cell.verification_failed {
-            cell.notes
-                .push(format!("loadgen {}", describe_exit(code, None)));
-        }
+    if report.mismatched > 0 || report.out_of_order > 0 || errors.parse > 0 {
+        cell.verification_failed = true;
+        cell.notes.push(format!(
+            "!!! VERIFICATION FAILED: {} mismatched, {} out of order, {} parse errors{}",
+            report.mismatched,
+            report.out_of_order,
+            errors.parse,
+            report
+                .first_error
+                .as_deref()
+                .map(|e| format!(" (first: {})", shorten(e, 120)))
+                .unwrap_or_default()
+        ));
+    }
+    if errors.timeout > 0 {
+        cell.notes.push(format!(
+            "timed out {} (no answer within {:?}; counted at {:?} in the percentiles)",
+            errors.timeout, load.timeout, load.timeout
+        ));
+    }
+    let planned = load.duration.as_secs_f64();
+    if report.requests > 0 && report.duration_s > planned * 1.1 + 0.1 {
+        cell.notes.push(format!(
+            "req/s is over loadgen's {:.1}s (a {planned:.1}s load, then waiting for requests in flight)",
+            report.duration_s
+        ));
+    }
+    if errors.connect > 0 || errors.reset > 0 {
+        cell.notes.push(format!(
+            "connect errors {}, resets {}",
+            errors.connect, errors.reset
+        ));
+    }
+    if report.requests == 0 {
+        cell.notes.push(format!(
+            "no responses in {:.1}s ({} sent)",
+            report.duration_s, report.sent
+        ));
+    } else if code != Some(0) && !cell.verification_failed {
+        cell.notes
+            .push(format!("loadgen {}", describe_exit(code, None)));
     }
 }
 
@@ -382,5 +436,83 @@ fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report;
+
+    /// loadgen's report of a run where 1 of 10 clients was served: 1 answer, 9 timeouts.
+    fn starved_run() -> load::Report {
+        serde_json::from_value(serde_json::json!({
+            "requests": 1, "duration_s": 3.0, "requests_per_s": 0.33,
+            "latency_us": {"p50": 900, "p99": 900, "max": 900},
+            "latency_with_timeouts_us": {
+                "p50": 2_000_000, "p99": 2_000_000, "max": 2_000_000, "censored": 9
+            },
+            "timeout_us": 2_000_000, "clients": 10, "clients_served": 1,
+            "errors": {"connect": 0, "reset": 0, "timeout": 9, "parse": 0},
+            "mismatched": 0, "out_of_order": 0, "sent": 10, "first_error": null
+        }))
+        .expect("a loadgen report")
+    }
+
+    fn fold(report: load::Report) -> Cell {
+        let model = crate::cli::MODELS[2];
+        let timeout = Duration::from_secs(2);
+        let mut cell = Cell::new(model, Workload::Hello, 10, timeout, Status::Measured);
+        let load = Load {
+            binary: Path::new("loadgen"),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            path: "/hello",
+            clients: 10,
+            duration: Duration::from_secs(3),
+            timeout,
+            rate: None,
+            cpu: None,
+        };
+        let outcome = load::Outcome::Exited {
+            code: Some(0),
+            report: Some(report),
+            stderr: String::new(),
+        };
+        read_load(&mut cell, outcome, &load);
+        cell
+    }
+
+    #[test]
+    fn timed_out_requests_make_the_percentiles_censored_at_the_timeout() {
+        let cell = fold(starved_run());
+        assert_eq!(cell.p99_us, Some(2_000_000));
+        assert!(cell.p50_censored && cell.p99_censored && cell.max_censored);
+        assert_eq!(cell.p99_answered_us, Some(900));
+        assert_eq!(cell.answered_share, Some(0.1));
+        assert_eq!(cell.clients_served, Some(1));
+        let table = report::markdown(&[cell]);
+        let row = table.lines().nth(2).expect("a row");
+        assert!(row.contains("| 10.0 % | 1/10 | >= 2 s | >= 2 s |"), "{row}");
+    }
+
+    #[test]
+    fn a_cell_without_timeouts_shows_exact_latencies() {
+        let mut report = starved_run();
+        report.errors.timeout = 0;
+        report.sent = 1;
+        report.latency_with_timeouts_us = load::CensoredLatency {
+            p50: 900,
+            p99: 900,
+            max: 900,
+            censored: 0,
+        };
+        let cell = fold(report);
+        assert!(!cell.p99_censored && !cell.max_censored);
+        let row = report::markdown(&[cell])
+            .lines()
+            .nth(2)
+            .unwrap()
+            .to_string();
+        assert!(row.contains("| 100 % | 1/10 | 0.90 | 0.90 |"), "{row}");
     }
 }

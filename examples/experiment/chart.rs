@@ -1,37 +1,106 @@
-//! The SVG chart: throughput (top row) and p99 latency (bottom row) against clients,
-//! one panel per workload, one line per model, log scales on both axes.
+//! The SVG chart, one column per workload, one line per model, clients on a log x axis:
+//! throughput (top row), p99 latency (middle row, log) and the share answered (bottom
+//! row: requests solid, clients served dashed).
 //!
 //! Rule: drawing only, from finished cells; plotters' SVG backend is the only output.
+//! Censoring rule: a p99 that is only known to be at least the timeout (the requests
+//! behind it got no answer) is drawn as a triangle on the timeout line, reached
+//! by a dashed segment, never as a measured point; and a p99 from a cell where some
+//! clients never got an answer is a hollow circle: in a closed loop a starved client
+//! sends one request per timeout while a served one sends thousands, so the request
+//! p99 speaks for the served clients only. A server that leaves clients unanswered
+//! must not look fast.
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::cell::Cell;
 use crate::cli::{Grid, Model};
+use crate::report;
 
 const PANEL_WIDTH: u32 = 520;
-const PANEL_HEIGHT: u32 = 420;
+const PANEL_HEIGHT: u32 = 400;
+const LEGEND_HEIGHT: u32 = 52;
+const GREY: RGBColor = RGBColor(120, 120, 120);
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 
 /// What one row of panels plots.
 #[derive(Clone, Copy)]
 enum Metric {
     Throughput,
     P99,
+    Answered,
+}
+
+/// One point of a model's line; `censored`: the value only says "at least this";
+/// `partial`: some clients never got an answer, so the value speaks for the others.
+#[derive(Clone, Copy)]
+struct Point {
+    clients: f64,
+    value: f64,
+    censored: bool,
+    partial: bool,
+}
+
+impl Point {
+    /// Drawn as a measured point (filled, solid lines to it).
+    fn is_plain(&self) -> bool {
+        !self.censored && !self.partial
+    }
+}
+
+/// A model's points in one panel: the main line, and the dashed one (clients served).
+struct Series {
+    model: Model,
+    index: usize,
+    points: Vec<Point>,
+    dashed: Vec<Point>,
 }
 
 impl Metric {
-    fn title(self) -> &'static str {
+    fn title(self, timeout_s: &str) -> String {
         match self {
-            Metric::Throughput => "throughput (req/s)",
-            Metric::P99 => "p99 latency (ms)",
+            Metric::Throughput => "throughput (req/s)".into(),
+            Metric::P99 => format!("p99 latency (ms), a timeout counted at {timeout_s}"),
+            Metric::Answered => "answered (%): requests solid, clients served dashed".into(),
         }
     }
 
-    fn value(self, cell: &Cell) -> Option<f64> {
+    fn point(self, cell: &Cell) -> Option<Point> {
+        let at = |value: f64, censored: bool| Point {
+            clients: cell.clients as f64,
+            value,
+            censored,
+            partial: false,
+        };
         match self {
-            Metric::Throughput => cell.requests_per_s.filter(|&r| r > 0.0),
-            Metric::P99 => cell.p99_us.map(|us| us as f64 / 1000.0),
+            Metric::Throughput => cell
+                .requests_per_s
+                .filter(|&r| r > 0.0)
+                .map(|r| at(r, false)),
+            Metric::P99 => cell.p99_us.map(|us| Point {
+                partial: cell
+                    .clients_served
+                    .is_some_and(|n| (n as usize) < cell.clients),
+                ..at(us as f64 / 1000.0, cell.p99_censored)
+            }),
+            Metric::Answered => cell.answered_share.map(|s| at(s * 100.0, false)),
+        }
+    }
+
+    /// The second, dashed line of a panel: clients served, in the answered row.
+    fn dashed(self, cell: &Cell) -> Option<Point> {
+        match self {
+            Metric::Answered => cell.clients_served.map(|n| Point {
+                clients: cell.clients as f64,
+                value: 100.0 * n as f64 / cell.clients.max(1) as f64,
+                censored: false,
+                partial: false,
+            }),
+            _ => None,
         }
     }
 }
@@ -44,81 +113,119 @@ fn color(model: Model) -> RGBColor {
 /// Draws `cells` into an SVG file at `path`.
 pub fn draw(path: &Path, grid: &Grid, cells: &[Cell], title: &str) -> Result<(), String> {
     let columns = grid.workloads.len().max(1);
-    let size = (PANEL_WIDTH * columns as u32, PANEL_HEIGHT * 2 + 68);
+    let rows = [Metric::Throughput, Metric::P99, Metric::Answered];
+    let size = (
+        PANEL_WIDTH * columns as u32,
+        PANEL_HEIGHT * rows.len() as u32 + LEGEND_HEIGHT + 40,
+    );
     let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let root = root
         .titled(title, ("sans-serif", 20))
         .map_err(|e| e.to_string())?;
-    let (legend, body) = root.split_vertically(28);
-    draw_legend(&legend, &grid.models).map_err(|e| e.to_string())?;
-    let panels = body.split_evenly((2, columns));
-    for (row, metric) in [Metric::Throughput, Metric::P99].into_iter().enumerate() {
+    let (legend, body) = root.split_vertically(LEGEND_HEIGHT);
+    let timeout_us = grid.timeout.as_micros() as u64;
+    let timeout_s = report::seconds(timeout_us);
+    draw_legend(&legend, &grid.models, &timeout_s).map_err(|e| e.to_string())?;
+    let panels = body.split_evenly((rows.len(), columns));
+    for (row, &metric) in rows.iter().enumerate() {
         for (column, workload) in grid.workloads.iter().enumerate() {
-            let series: Vec<(Model, Vec<(f64, f64)>)> = grid
-                .models
-                .iter()
-                .map(|&model| {
-                    let points = cells
-                        .iter()
-                        .filter(|c| c.model == model.name() && c.workload == workload.path())
-                        .filter_map(|c| metric.value(c).map(|v| (c.clients as f64, v)))
-                        .collect();
-                    (model, points)
+            let series: Vec<Series> = (grid.models.iter().enumerate())
+                .map(|(index, &model)| {
+                    let mine = || {
+                        cells.iter().filter(move |c| {
+                            c.model == model.name() && c.workload == workload.path()
+                        })
+                    };
+                    Series {
+                        model,
+                        index,
+                        points: mine().filter_map(|c| metric.point(c)).collect(),
+                        dashed: mine().filter_map(|c| metric.dashed(c)).collect(),
+                    }
                 })
                 .collect();
-            let caption = format!("{} - {}", workload.path(), metric.title());
-            panel(&panels[row * columns + column], &caption, grid, &series)
-                .map_err(|e| format!("chart panel {caption}: {e}"))?;
+            let caption = format!("{} - {}", workload.path(), metric.title(&timeout_s));
+            let area = &panels[row * columns + column];
+            let drawn = match metric {
+                Metric::Answered => share_panel(area, &caption, grid, &series),
+                Metric::Throughput => log_panel(area, &caption, grid, &series, None),
+                Metric::P99 => log_panel(
+                    area,
+                    &caption,
+                    grid,
+                    &series,
+                    Some((timeout_us as f64 / 1000.0, &timeout_s)),
+                ),
+            };
+            drawn.map_err(|e| format!("chart panel {caption}: {e}"))?;
         }
     }
     root.present().map_err(|e| e.to_string())
 }
 
-/// One legend for every panel, in a strip under the title: a line per model.
+/// One legend for every panel, in a strip under the title: a line per model, then
+/// what the hollow triangles mean.
 fn draw_legend(
-    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    area: &Area,
     models: &[Model],
+    timeout_s: &str,
 ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
     let (width, _) = area.dim_in_pixel();
-    let start = width as i32 / 2 - 70 * models.len() as i32;
+    let start = width as i32 / 2 - 65 * models.len() as i32;
+    let font = ("sans-serif", 15).into_font();
     for (i, &model) in models.iter().enumerate() {
-        let x = start + 140 * i as i32;
+        let x = start + 130 * i as i32;
         let style = color(model).stroke_width(3);
-        area.draw(&PathElement::new(vec![(x, 14), (x + 30, 14)], style))?;
-        area.draw(&Text::new(
-            model.name(),
-            (x + 38, 7),
-            ("sans-serif", 15).into_font(),
-        ))?;
+        area.draw(&PathElement::new(vec![(x, 12), (x + 30, 12)], style))?;
+        area.draw(&Text::new(model.name(), (x + 38, 5), font.clone()))?;
     }
+    let censored = format!("p99 censored: at least the {timeout_s} timeout (no answer)");
+    let partial = "p99 of the served clients only: others never got an answer";
+    let x = width as i32 / 2 - 560;
+    area.draw(&TriangleMarker::new((x, 38), 6, BLACK.stroke_width(2)))?;
+    area.draw(&Text::new(censored, (x + 14, 31), font.clone()))?;
+    let x = x + 400;
+    area.draw(&Circle::new((x, 38), 5, BLACK.stroke_width(2)))?;
+    area.draw(&Text::new(partial, (x + 14, 31), font.clone()))?;
+    let x = x + 440;
+    area.draw(&Rectangle::new(
+        [(x - 4, 34), (x + 4, 42)],
+        BLACK.stroke_width(1),
+    ))?;
+    area.draw(&Text::new(
+        "dashed, squares: clients served",
+        (x + 14, 31),
+        font,
+    ))?;
     Ok(())
 }
 
-fn panel(
-    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+/// A panel with a log y axis; `timeout`: (ms, label) of the line censored points sit on.
+fn log_panel(
+    area: &Area,
     caption: &str,
     grid: &Grid,
-    series: &[(Model, Vec<(f64, f64)>)],
+    series: &[Series],
+    timeout: Option<(f64, &str)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let x_max = grid.clients.iter().copied().max().unwrap_or(1) as f64;
-    let x_min = grid.clients.iter().copied().min().unwrap_or(1) as f64;
     let values = || {
         series
             .iter()
-            .flat_map(|(_, points)| points.iter().map(|p| p.1))
+            .flat_map(|s| s.points.iter().map(|p| p.value))
+            .chain(timeout.map(|(ms, _)| ms))
     };
     let (y_min, y_max) = match (values().reduce(f64::min), values().reduce(f64::max)) {
-        (Some(lo), Some(hi)) => (lo.max(1e-3) / 1.3, hi.max(1e-3) * 1.3),
+        (Some(lo), Some(hi)) => (lo.max(1e-3) / 1.5, hi.max(1e-3) * 1.8),
         _ => (1.0, 10.0),
     };
     let mut chart = ChartBuilder::on(area)
-        .caption(caption, ("sans-serif", 16))
+        .caption(caption, ("sans-serif", 15))
         .margin(12)
         .x_label_area_size(38)
         .y_label_area_size(60)
         .build_cartesian_2d(
-            (x_min / 1.5..x_max * 1.5)
+            x_range(grid)
                 .log_scale()
                 .with_key_points(grid.clients.iter().map(|&c| c as f64).collect()),
             (y_min..y_max)
@@ -132,15 +239,133 @@ fn panel(
         .x_label_formatter(&|x| compact(*x))
         .y_label_formatter(&|y| compact(*y))
         .draw()?;
-    for (model, points) in series {
-        let style = color(*model);
+    if let Some((ms, label)) = timeout {
+        let (x0, x1) = (x_range(grid).start, x_range(grid).end);
+        chart.draw_series(DashedLineSeries::new(
+            [(x0, ms), (x1, ms)],
+            6,
+            4,
+            GREY.stroke_width(1),
+        ))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!("timeout {label}: no answer"),
+            (x0 * 1.1, ms * 1.25),
+            ("sans-serif", 13).into_font().color(&GREY),
+        )))?;
+    }
+    let models = series.len();
+    for s in series {
+        let style = color(s.model);
+        // Censored points of different models coincide on the timeout line: shift
+        // each model a little along x so every triangle stays visible.
+        let shift = 1.0 + 0.08 * (s.index as f64 - (models as f64 - 1.0) / 2.0);
+        let at = |p: &Point| match p.censored {
+            true => (p.clients * shift, p.value),
+            false => (p.clients, p.value),
+        };
+        for pair in s.points.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.censored && b.censored {
+                continue; // both on the timeout line: the triangles say it
+            }
+            match a.is_plain() && b.is_plain() {
+                true => {
+                    chart.draw_series(LineSeries::new([at(a), at(b)], style.stroke_width(2)))?;
+                }
+                false => {
+                    chart.draw_series(DashedLineSeries::new(
+                        [at(a), at(b)],
+                        5,
+                        4,
+                        style.stroke_width(2),
+                    ))?;
+                }
+            }
+        }
+        for p in &s.points {
+            if p.censored {
+                chart.draw_series(std::iter::once(TriangleMarker::new(
+                    at(p),
+                    6,
+                    style.stroke_width(2),
+                )))?;
+            } else if p.partial {
+                // A latency of the served clients only: hollow, never a plain point.
+                chart.draw_series(std::iter::once(Circle::new(
+                    at(p),
+                    5,
+                    style.stroke_width(2),
+                )))?;
+            } else {
+                chart.draw_series(std::iter::once(Circle::new(at(p), 3, style.filled())))?;
+            }
+        }
+    }
+    no_data(area, series)
+}
+
+/// The answered row: a linear percentage axis from 0 to 100.
+fn share_panel(
+    area: &Area,
+    caption: &str,
+    grid: &Grid,
+    series: &[Series],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 15))
+        .margin(12)
+        .x_label_area_size(38)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            x_range(grid)
+                .log_scale()
+                .with_key_points(grid.clients.iter().map(|&c| c as f64).collect()),
+            -4.0..108.0,
+        )?;
+    chart
+        .configure_mesh()
+        .max_light_lines(0)
+        .x_desc("clients")
+        .x_label_formatter(&|x| compact(*x))
+        .y_labels(6)
+        .y_label_formatter(&|y| format!("{y:.0} %"))
+        .draw()?;
+    let models = series.len();
+    for s in series {
+        let style = color(s.model);
+        // Many lines sit at 100 %: a small vertical offset per model keeps each visible.
+        let lift = 0.9 * (s.index as f64 - (models as f64 - 1.0) / 2.0);
+        let at = |p: &Point| (p.clients, p.value + lift);
         chart.draw_series(LineSeries::new(
-            points.iter().copied(),
+            s.points.iter().map(at),
             style.stroke_width(2),
         ))?;
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, style.filled())))?;
+        chart.draw_series(
+            s.points
+                .iter()
+                .map(|p| Circle::new(at(p), 3, style.filled())),
+        )?;
+        chart.draw_series(DashedLineSeries::new(
+            s.dashed.iter().map(at),
+            6,
+            4,
+            style.stroke_width(2),
+        ))?;
+        chart.draw_series(s.dashed.iter().map(|p| {
+            Rectangle::new([offset(at(p), -3), offset(at(p), 3)], style.stroke_width(1))
+        }))?;
     }
-    if series.iter().all(|(_, points)| points.is_empty()) {
+    no_data(area, series)
+}
+
+/// A square marker's corner, `d` pixels-ish away: markers are drawn in data space, so
+/// this is a tiny multiplicative step on the log x axis and an additive one on y.
+fn offset((x, y): (f64, f64), d: i32) -> (f64, f64) {
+    (x * (1.0 + 0.03 * d as f64), y + 0.5 * d as f64)
+}
+
+fn no_data(area: &Area, series: &[Series]) -> Result<(), Box<dyn std::error::Error>> {
+    if series.iter().all(|s| s.points.is_empty()) {
         area.draw_text(
             "no data",
             &("sans-serif", 16).into_text_style(area),
@@ -148,6 +373,12 @@ fn panel(
         )?;
     }
     Ok(())
+}
+
+fn x_range(grid: &Grid) -> std::ops::Range<f64> {
+    let x_max = grid.clients.iter().copied().max().unwrap_or(1) as f64;
+    let x_min = grid.clients.iter().copied().min().unwrap_or(1) as f64;
+    x_min / 1.6..x_max * 1.6
 }
 
 /// Tick values for a log axis from `lo` to `hi`: 1-2-5 per decade, or every digit

@@ -15,7 +15,7 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
 pub struct Args {
-    /// Reduced grid (clients 1, 10, 100; 1 s per cell): under a minute.
+    /// Reduced grid (clients 1, 10, 100; 1 s per cell): about 75 s for the six models.
     #[arg(long)]
     pub quick: bool,
 
@@ -96,6 +96,7 @@ pub static MODELS: &[Model] = &[
     Model::new("iterative", "iterative", Workers::Default, false, (44, 160, 44), "One connection at a time"),
     Model::new("pool-2", "pool", Workers::Fixed(2), false, (148, 103, 189), "A pool of 2 worker threads"),
     Model::new("pool-c", "pool", Workers::PerClient, true, (255, 127, 14), "A pool of one worker per client"),
+    Model::new("uring", "uring", Workers::Default, false, (140, 86, 75), "One thread, one io_uring (skipped where io_uring is unavailable)"),
 ];
 
 impl Model {

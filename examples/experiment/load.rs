@@ -26,7 +26,15 @@ pub struct Report {
     pub requests: u64,
     pub duration_s: f64,
     pub requests_per_s: f64,
+    /// Answered requests only.
     pub latency_us: Latency,
+    /// Answered and timed-out requests, the latter counted at `timeout_us`: with
+    /// `censored` > 0, a value at `timeout_us` means "at least the timeout".
+    pub latency_with_timeouts_us: CensoredLatency,
+    pub timeout_us: u64,
+    /// Connections, and how many got at least one response.
+    pub clients: u64,
+    pub clients_served: u64,
     pub errors: Errors,
     pub mismatched: u64,
     pub out_of_order: u64,
@@ -42,6 +50,21 @@ pub struct Latency {
     pub p50: u64,
     pub p99: u64,
     pub max: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CensoredLatency {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub censored: u64,
+}
+
+impl CensoredLatency {
+    /// Whether `value` (one of the fields) only says "at least the timeout".
+    pub fn is_censored(&self, value: u64, timeout_us: u64) -> bool {
+        self.censored > 0 && value >= timeout_us
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

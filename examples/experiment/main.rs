@@ -2,11 +2,13 @@
 //!
 //! `cargo run --release --example experiment [-- --quick | --out DIR | ...]` (see
 //! `--help`). For every workload (`/hello`, `/delay/50`, `/spin/5`), model (reactor,
-//! threaded, iterative, the pool with 2 workers and with one per client: the table in
-//! `cli.rs`) and client count (1 to 10 000), it starts a fresh `reactor`
+//! threaded, iterative, the pool with 2 workers and with one per client, uring: the
+//! table in `cli.rs`) and client count (1 to 10 000), it starts a fresh `reactor`
 //! server pinned to one CPU, runs `loadgen --json` pinned to another, and records
-//! throughput, latency, the server's threads, memory and context switches, and
-//! loadgen's verification counts (`cell.rs`, `server.rs`, `load.rs`).
+//! throughput, latency (a timed-out request counted at the timeout), the share of
+//! requests answered and of clients served, the server's threads, memory and context
+//! switches, and loadgen's verification counts (`cell.rs`, `server.rs`, `load.rs`).
+//! Where io_uring is unavailable the uring cells are skipped, saying why.
 //!
 //! Output: the machine and command line, then a markdown table on stdout; results.csv,
 //! results.json and chart.svg in the results directory (`report.rs`, `chart.rs`).
@@ -79,6 +81,10 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         }
     }
     let command = system::command_line();
+    let unavailable = unavailable_models(&grid);
+    for (model, why) in &unavailable {
+        eprintln!("experiment: skipping the {model} model's cells: {why}");
+    }
     let plan = format!(
         "{}; server {} and loadgen {} (run from private copies; source {})",
         describe_plan(&grid),
@@ -90,6 +96,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         "{}",
         report::header(&machine, &command, &pinning_text, &plan)
     );
+    for (model, why) in &unavailable {
+        println!("- skipped: every {model} cell ({why})");
+    }
     let _ = io::stdout().flush();
 
     let bench = Bench {
@@ -99,6 +108,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         nofile,
         threads_limit: machine.threads_limit,
         grid: grid.clone(),
+        unavailable,
     };
     let cells = run_grid(&bench, &grid);
     let total = started.elapsed();
@@ -117,8 +127,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     report::write_files(&args.out, &results)?;
     let svg = args.out.join("chart.svg");
     let title = format!(
-        "reactor experiment, {} (p99 of answered requests: timed-out ones are not in it)",
-        machine.date_utc
+        "reactor experiment, {}: {} CPUs, {}; {:?} per cell, {:?} request timeout",
+        machine.date_utc,
+        machine.nproc,
+        match pinning {
+            Some(_) => "server and load pinned to separate CPUs",
+            None => "not pinned",
+        },
+        grid.duration,
+        grid.timeout
     );
     chart::draw(&svg, &grid, &cells, &title)?;
 
@@ -152,6 +169,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     println!("{loud}");
     eprintln!("experiment: {loud}");
     Ok(ExitCode::from(1))
+}
+
+/// Server models in the grid that cannot run on this machine, with the reason: only
+/// uring, where the kernel lacks or refuses io_uring. Their cells are skipped, not failed.
+fn unavailable_models(grid: &Grid) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if grid.models.iter().any(|m| m.server == "uring") {
+        if let Err(why) = reactor::server::uring_available() {
+            out.push(("uring", why));
+        }
+    }
+    out
 }
 
 fn describe_plan(grid: &Grid) -> String {
@@ -249,10 +278,13 @@ impl Progress {
 fn summary(cell: &Cell) -> String {
     let mut text = match (cell.requests_per_s, cell.p99_us) {
         (Some(rate), Some(p99)) => format!(
-            "{} req/s, p50 {} ms, p99 {} ms, {} threads",
+            "{} req/s, {} answered, {}/{} clients served, p50 {}, p99 {}, {} threads",
             report::rate(rate),
-            report::millis(cell.p50_us.unwrap_or(0)),
-            report::millis(p99),
+            cell.answered_share.map_or("-".into(), report::share),
+            cell.clients_served.unwrap_or(0),
+            cell.clients,
+            with_unit(cell.p50_us.unwrap_or(0), cell.p50_censored),
+            with_unit(p99, cell.p99_censored),
             cell.threads_peak.map_or("?".into(), |n| n.to_string())
         ),
         (Some(rate), None) => format!("{} req/s", report::rate(rate)),
@@ -262,4 +294,12 @@ fn summary(cell: &Cell) -> String {
         text.push_str(&format!(" [{}]", cell.notes.join("; ")));
     }
     format!("{text} ({:.1}s)", cell.wall_s)
+}
+
+/// `0.52 ms`, or `>= 2 s` where censored at the timeout.
+fn with_unit(us: u64, censored: bool) -> String {
+    match censored {
+        true => report::latency(us, true),
+        false => format!("{} ms", report::millis(us)),
+    }
 }

@@ -15,7 +15,10 @@ use crate::system::Machine;
 
 /// How each number was obtained, saved with the data.
 pub const METHOD: &str = "requests/s, p50, p99, mismatched, out of order: loadgen --json \
-(closed loop, --threads 1). threads: the larger of the max of Threads: in /proc/<pid>/status sampled every 50 ms \
+(closed loop, --threads 1). Latency percentiles count every request that was answered or timed out: \
+a request with no answer within the timeout is counted AT the timeout (censored), and a percentile \
+that falls on it is shown as '>= T' (its true value is at least the timeout). answered: responses over \
+requests sent. clients served: connections that got at least one response. threads: the larger of the max of Threads: in /proc/<pid>/status sampled every 50 ms \
 and the server's own /stats threads_peak counter (asked after the load; both are in the JSON). peak RSS: VmHWM from /proc/<pid>/status \
 after the load. ctxt switches: ru_nvcsw + ru_nivcsw from wait4() when the server is reaped \
 (every thread, including exited ones, which /proc/<pid>/task/*/status would miss), minus the \
@@ -59,13 +62,16 @@ pub fn header(machine: &Machine, command: &str, pinning: &str, plan: &str) -> St
     out
 }
 
-const TABLE_HEAD: &str = "| workload | model | clients | req/s | p50 ms | p99 ms | threads | peak RSS MiB | ctxt switches | mismatched | out of order | notes |";
+const TABLE_HEAD: &str = "| workload | model | clients | req/s | answered | clients served | p50 ms | p99 ms | threads | peak RSS MiB | ctxt switches | mismatched | out of order | notes |";
 
 /// One row per cell, in the order given.
 pub fn markdown(cells: &[Cell]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{TABLE_HEAD}");
-    let _ = writeln!(out, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
+    );
     for cell in cells {
         let mut notes = cell.notes.join("; ");
         if cell.status != Status::Measured {
@@ -73,13 +79,15 @@ pub fn markdown(cells: &[Cell]) -> String {
         }
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell.workload,
             cell.model,
             cell.clients,
             or_dash(cell.requests_per_s.map(rate)),
-            or_dash(cell.p50_us.map(millis)),
-            or_dash(cell.p99_us.map(millis)),
+            or_dash(cell.answered_share.map(share)),
+            or_dash(cell.clients_served.map(|n| format!("{n}/{}", cell.clients))),
+            or_dash(cell.p50_us.map(|us| latency(us, cell.p50_censored))),
+            or_dash(cell.p99_us.map(|us| latency(us, cell.p99_censored))),
             or_dash(cell.threads_peak),
             or_dash(
                 cell.rss_peak_kib
@@ -114,6 +122,36 @@ pub fn rate(per_s: f64) -> String {
     }
 }
 
+/// A latency for the table: milliseconds, or `>= 2 s` where it is censored at the
+/// timeout (the request got no answer; its latency is at least that).
+pub fn latency(us: u64, censored: bool) -> String {
+    match censored {
+        true => format!(">= {}", seconds(us)),
+        false => millis(us),
+    }
+}
+
+/// `2 s`, `0.5 s`: a timeout as the table shows it.
+pub fn seconds(us: u64) -> String {
+    format!("{} s", trim_decimals(us as f64 / 1e6))
+}
+
+fn trim_decimals(v: f64) -> String {
+    let text = format!("{v:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A share of requests: `100 %` only when all were answered, never rounded up to it.
+pub fn share(fraction: f64) -> String {
+    let percent = fraction * 100.0;
+    match percent {
+        p if p >= 100.0 => "100 %".into(),
+        p if p >= 99.95 => "> 99.9 %".into(),
+        p if p > 0.0 && p < 0.05 => "< 0.1 %".into(),
+        p => format!("{p:.1} %"),
+    }
+}
+
 /// Microseconds as milliseconds with three significant digits or so.
 pub fn millis(us: u64) -> String {
     let ms = us as f64 / 1000.0;
@@ -125,18 +163,26 @@ pub fn millis(us: u64) -> String {
 }
 
 /// CSV columns, in order: the cell's JSON fields.
-const CSV_COLUMNS: [&str; 30] = [
+const CSV_COLUMNS: [&str; 38] = [
     "workload",
     "model",
     "clients",
     "status",
     "verification_failed",
     "requests",
+    "sent",
+    "answered_share",
+    "clients_served",
     "requests_per_s",
     "loadgen_s",
+    "timeout_us",
     "p50_us",
+    "p50_censored",
     "p99_us",
+    "p99_censored",
     "max_us",
+    "max_censored",
+    "p99_answered_us",
     "mismatched",
     "out_of_order",
     "parse_errors",

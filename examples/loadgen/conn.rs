@@ -95,6 +95,8 @@ pub struct Conn {
     /// Received bytes not yet consumed by the reader (a partial response).
     unparsed: Vec<u8>,
     reader: ResponseReader,
+    /// It got at least one response during the run (on any of its sockets).
+    served: bool,
 }
 
 impl Conn {
@@ -109,11 +111,17 @@ impl Conn {
             written: 0,
             unparsed: Vec::new(),
             reader: ResponseReader::default(),
+            served: false,
         }
     }
 
     pub fn has_in_flight(&self) -> bool {
         !self.in_flight.is_empty()
+    }
+
+    /// Whether this client got at least one response.
+    pub fn was_served(&self) -> bool {
+        self.served
     }
 
     pub fn is_open(&self) -> bool {
@@ -310,6 +318,7 @@ impl Conn {
             return; // unreachable: parse_responses only reads with a request in flight
         };
         let latency = now.saturating_duration_since(request.intended);
+        self.served = true;
         env.stats
             .record_response(response.status, response.body_len, latency, verdict);
         if !response.keep_alive || env.settings.close_each {

@@ -167,6 +167,8 @@ pub fn run(plan: WorkerPlan, progress: &AtomicU64) -> io::Result<WorkerResult> {
     conns
         .iter_mut()
         .for_each(|conn| conn.abandon(&mut env, now));
+    stats.clients = conns.len() as u64;
+    stats.clients_served = conns.iter().filter(|c| c.was_served()).count() as u64;
     stats.sent = schedule.claimed();
     stats.unsent = schedule.unsent();
     Ok(WorkerResult {

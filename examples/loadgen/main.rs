@@ -103,7 +103,7 @@ fn run(args: &Args) -> Result<i32, String> {
         stats.merge(&result.stats);
         finished = finished.max(result.finished);
     }
-    let report = Report::new(&stats, finished.duration_since(start));
+    let report = Report::new(&stats, finished.duration_since(start), args.timeout);
     match args.json {
         true => println!("{}", report.to_json()),
         false => print!("{}", report.to_text()),

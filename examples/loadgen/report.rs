@@ -3,6 +3,12 @@
 //!
 //! Rule: no I/O except the two `print` functions; the JSON field names are an interface
 //! (the experiment tooling parses them), so add fields rather than rename them.
+//!
+//! Censoring rule: a request that got no answer within the timeout has a latency of
+//! *at least* the timeout, not none. `latency_us` describes the answered requests only
+//! (its old meaning); `latency_with_timeouts_us` counts every timed-out request at the
+//! timeout, so a server that leaves most clients unanswered cannot show a low p99.
+//! There, a percentile at the timeout is censored: read it as ">= timeout".
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -64,6 +70,10 @@ pub struct Stats {
     without_id: WithoutId,
     /// The first framing error seen, for the report (allocated only on failure).
     pub first_error: Option<String>,
+    /// Connections of this thread, and how many of them got at least one response
+    /// (set by the worker at the end of the run).
+    pub clients: u64,
+    pub clients_served: u64,
 }
 
 impl Default for Stats {
@@ -79,6 +89,8 @@ impl Default for Stats {
             echoed: 0,
             without_id: WithoutId::default(),
             first_error: None,
+            clients: 0,
+            clients_served: 0,
         }
     }
 }
@@ -143,6 +155,8 @@ impl Stats {
         a.mismatched += b.mismatched;
         a.out_of_order += b.out_of_order;
         self.echoed += other.echoed;
+        self.clients += other.clients;
+        self.clients_served += other.clients_served;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
         }
@@ -170,6 +184,52 @@ pub struct Latency {
     pub max: u64,
 }
 
+/// Every request that was answered or timed out, the timed-out ones at the timeout.
+/// With `censored` > 0, a value equal to the report's `timeout_us` is censored: the
+/// true figure is at least that (no mean: it is not known).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct CensoredLatency {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    /// How many of the values are timeouts, counted at the timeout.
+    pub censored: u64,
+}
+
+impl CensoredLatency {
+    /// `answered` plus `timeouts` values at `timeout_us`. A quantile that falls at or
+    /// above the timeout is only known to be at least the timeout, so it is reported
+    /// as exactly `timeout_us`.
+    fn new(answered: &Histogram<u64>, timeouts: u64, timeout_us: u64) -> Self {
+        let mut all = answered.clone();
+        if timeouts > 0 {
+            all.saturating_record_n(timeout_us.clamp(1, MAX_LATENCY_US), timeouts);
+        }
+        let at = |q: f64| match all.is_empty() {
+            true => 0,
+            false => match all.value_at_quantile(q) {
+                v if timeouts > 0 && v >= timeout_us => timeout_us,
+                v => v,
+            },
+        };
+        Self {
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: at(1.0),
+            censored: timeouts,
+        }
+    }
+
+    /// Whether `value` (one of the fields) stands for "at least the timeout".
+    pub fn is_censored(&self, value: u64, timeout_us: u64) -> bool {
+        self.censored > 0 && value >= timeout_us
+    }
+}
+
 /// The final report; serialized as-is for `--json`.
 #[derive(Debug, Serialize)]
 pub struct Report {
@@ -177,7 +237,15 @@ pub struct Report {
     pub duration_s: f64,
     pub requests_per_s: f64,
     pub bytes_per_s: f64,
+    /// Answered requests only.
     pub latency_us: Latency,
+    /// Answered and timed-out requests, the latter censored at `timeout_us`.
+    pub latency_with_timeouts_us: CensoredLatency,
+    /// The per-request timeout (`--timeout`).
+    pub timeout_us: u64,
+    /// Connections the run used, and how many got at least one response.
+    pub clients: u64,
+    pub clients_served: u64,
     pub status: BTreeMap<String, u64>,
     pub errors: Errors,
     pub verified: u64,
@@ -190,7 +258,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(stats: &Stats, elapsed: Duration) -> Self {
+    pub fn new(stats: &Stats, elapsed: Duration, timeout: Duration) -> Self {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         let h = &stats.latency_us;
         let empty = h.is_empty();
@@ -217,12 +285,17 @@ impl Report {
         };
         let mut errors = stats.errors;
         errors.mismatched += unverifiable;
+        let timeout_us = u64::try_from(timeout.as_micros()).unwrap_or(MAX_LATENCY_US);
         Self {
             requests: stats.responses,
             duration_s: seconds,
             requests_per_s: stats.responses as f64 / seconds,
             bytes_per_s: stats.bytes_received as f64 / seconds,
             latency_us,
+            latency_with_timeouts_us: CensoredLatency::new(h, errors.timeout, timeout_us),
+            timeout_us,
+            clients: stats.clients,
+            clients_served: stats.clients_served,
             status,
             errors,
             verified: stats.responses,
@@ -277,6 +350,30 @@ impl Report {
             human_micros(l.p99 as f64),
             human_micros(l.p999 as f64)
         );
+        let c = &self.latency_with_timeouts_us;
+        if c.censored > 0 {
+            let shown = |v: u64| match c.is_censored(v, self.timeout_us) {
+                true => format!(">= {}", human_micros(v as f64)),
+                false => human_micros(v as f64),
+            };
+            let _ = writeln!(
+                out,
+                "  With the {} timed out at {}: p50 {}, p90 {}, p99 {}, p99.9 {}",
+                c.censored,
+                human_micros(self.timeout_us as f64),
+                shown(c.p50),
+                shown(c.p90),
+                shown(c.p99),
+                shown(c.p999)
+            );
+        }
+        if self.clients_served < self.clients {
+            let _ = writeln!(
+                out,
+                "  Clients:      only {} of {} connections got any response",
+                self.clients_served, self.clients
+            );
+        }
         let status = if status.is_empty() {
             "none".to_string()
         } else {
@@ -340,6 +437,8 @@ pub fn human_bytes(per_second: f64) -> String {
 mod tests {
     use super::*;
 
+    const SECOND: Duration = Duration::from_secs(1);
+
     #[test]
     fn units() {
         assert_eq!(human_micros(123.0), "123us");
@@ -354,7 +453,7 @@ mod tests {
         let ms = Duration::from_millis(1);
         stats.record_response(200, 5, ms, IdVerdict::NotEchoed);
         stats.record_response(200, 5, ms, IdVerdict::NotEchoed);
-        let report = Report::new(&stats, Duration::from_secs(1));
+        let report = Report::new(&stats, SECOND, SECOND);
         assert_eq!(
             (
                 report.mismatched,
@@ -364,9 +463,9 @@ mod tests {
             (0, false, 0)
         );
         stats.record_response(200, 6, ms, IdVerdict::NotEchoed);
-        assert_eq!(Report::new(&stats, Duration::from_secs(1)).mismatched, 1);
+        assert_eq!(Report::new(&stats, SECOND, SECOND).mismatched, 1);
         stats.record_response(200, 5, ms, IdVerdict::Matches);
-        let report = Report::new(&stats, Duration::from_secs(1));
+        let report = Report::new(&stats, SECOND, SECOND);
         assert_eq!((report.mismatched, report.exit_code()), (3, 1));
     }
 
@@ -379,6 +478,65 @@ mod tests {
         b.record_response(404, 9, ms, IdVerdict::NotEchoed);
         b.record_response(404, 9, ms, IdVerdict::NotEchoed);
         a.merge(&b);
-        assert_eq!(Report::new(&a, Duration::from_secs(1)).mismatched, 2);
+        assert_eq!(Report::new(&a, SECOND, SECOND).mismatched, 2);
+    }
+
+    /// A server that answers one request in ten quickly and leaves nine unanswered.
+    fn one_answered_nine_timed_out(timeout: Duration) -> Report {
+        let mut stats = Stats::default();
+        stats.record_response(200, 5, Duration::from_millis(1), IdVerdict::Matches);
+        stats.errors.timeout = 9;
+        stats.clients = 10;
+        stats.clients_served = 1;
+        Report::new(&stats, SECOND, timeout)
+    }
+
+    #[test]
+    fn timed_out_requests_count_at_the_timeout() {
+        let timeout = Duration::from_secs(2);
+        let report = one_answered_nine_timed_out(timeout);
+        let c = &report.latency_with_timeouts_us;
+        assert_eq!(report.timeout_us, 2_000_000);
+        // Nine of ten never answered: the median and the tail are at least the timeout.
+        assert_eq!(
+            (c.p50, c.p90, c.p99, c.max),
+            (2_000_000, 2_000_000, 2_000_000, 2_000_000)
+        );
+        assert!(c.is_censored(c.p99, report.timeout_us));
+        assert_eq!(c.censored, 9);
+        // The answered-only view is unchanged: one fast response.
+        assert!(report.latency_us.p99 < 2_000, "{:?}", report.latency_us);
+        assert_eq!((report.clients, report.clients_served), (10, 1));
+        let text = report.to_text();
+        assert!(text.contains("p99 >= 2.00s"), "{text}");
+        assert!(text.contains("only 1 of 10 connections"), "{text}");
+    }
+
+    #[test]
+    fn a_few_timeouts_leave_the_low_percentiles_exact() {
+        let mut stats = Stats::default();
+        for _ in 0..999 {
+            stats.record_response(200, 5, Duration::from_millis(3), IdVerdict::Matches);
+        }
+        stats.errors.timeout = 1;
+        let report = Report::new(&stats, SECOND, Duration::from_secs(2));
+        let c = &report.latency_with_timeouts_us;
+        assert!((2_990..=3_010).contains(&c.p99), "{c:?}");
+        assert!(!c.is_censored(c.p99, report.timeout_us));
+        assert!(c.is_censored(c.max, report.timeout_us), "{c:?}");
+    }
+
+    #[test]
+    fn without_timeouts_both_views_agree() {
+        let mut stats = Stats::default();
+        for ms in 1..=100 {
+            stats.record_response(200, 5, Duration::from_millis(ms), IdVerdict::Matches);
+        }
+        let report = Report::new(&stats, SECOND, SECOND);
+        let (a, c) = (&report.latency_us, &report.latency_with_timeouts_us);
+        assert_eq!((a.p50, a.p99, a.max), (c.p50, c.p99, c.max));
+        assert_eq!(c.censored, 0);
+        assert!(!c.is_censored(c.max, report.timeout_us));
+        assert!(!report.to_text().contains("timed out at"));
     }
 }
