@@ -346,6 +346,25 @@ fn read_load(cell: &mut Cell, outcome: load::Outcome, load: &Load) {
         cell.p50_censored = all.is_censored(all.p50, timeout_us);
         cell.p99_censored = all.is_censored(all.p99, timeout_us);
         cell.max_censored = all.is_censored(all.max, timeout_us);
+        // Each client counts once, too: in a closed loop a starved client sends one
+        // request per timeout while a served one sends thousands, so the request
+        // percentiles speak for the served clients. A client never answered waited at
+        // least the timeout for everything it asked; when more than 1 % (50 %) of the
+        // clients are such, no p99 (p50) below the timeout describes what clients saw.
+        let unserved = report.clients.saturating_sub(report.clients_served);
+        if unserved > 0 && timeout_us > 0 {
+            let share = unserved as f64 / report.clients.max(1) as f64;
+            if share > 0.01 {
+                cell.p99_us = Some(all.p99.max(timeout_us));
+                cell.p99_censored = true;
+                cell.max_us = Some(all.max.max(timeout_us));
+                cell.max_censored = true;
+            }
+            if share > 0.5 {
+                cell.p50_us = Some(all.p50.max(timeout_us));
+                cell.p50_censored = true;
+            }
+        }
     }
     cell.p99_answered_us = (report.requests > 0).then_some(report.latency_us.p99);
     cell.mismatched = Some(report.mismatched);
@@ -495,11 +514,36 @@ mod tests {
         assert!(row.contains("| 10.0 % | 1/10 | >= 2 s | >= 2 s |"), "{row}");
     }
 
+    /// 2 of 10 clients served thousands of fast requests; 8 got nothing. The request
+    /// percentiles alone (99.9 % answered) would show 0.3 ms.
+    #[test]
+    fn clients_never_answered_make_the_p99_at_least_the_timeout() {
+        let mut report = starved_run();
+        report.requests = 20_000;
+        report.sent = 20_008;
+        report.clients_served = 2;
+        report.latency_with_timeouts_us = load::CensoredLatency {
+            p50: 250,
+            p99: 300,
+            max: 2_000_000,
+            censored: 8,
+        };
+        let cell = fold(report.clone());
+        assert_eq!(cell.p99_us, Some(2_000_000));
+        assert!(cell.p99_censored && cell.p50_censored);
+        // Every client served: the request percentiles stand.
+        report.clients_served = 10;
+        let cell = fold(report);
+        assert_eq!(cell.p99_us, Some(300));
+        assert!(!cell.p99_censored && !cell.p50_censored);
+    }
+
     #[test]
     fn a_cell_without_timeouts_shows_exact_latencies() {
         let mut report = starved_run();
         report.errors.timeout = 0;
         report.sent = 1;
+        report.clients = 1;
         report.latency_with_timeouts_us = load::CensoredLatency {
             p50: 900,
             p99: 900,

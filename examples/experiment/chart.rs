@@ -5,11 +5,11 @@
 //! Rule: drawing only, from finished cells; plotters' SVG backend is the only output.
 //! Censoring rule: a p99 that is only known to be at least the timeout (the requests
 //! behind it got no answer) is drawn as a triangle on the timeout line, reached
-//! by a dashed segment, never as a measured point; and a p99 from a cell where some
-//! clients never got an answer is a hollow circle: in a closed loop a starved client
-//! sends one request per timeout while a served one sends thousands, so the request
-//! p99 speaks for the served clients only. A server that leaves clients unanswered
-//! must not look fast.
+//! by a dashed segment, never as a measured point. That includes every cell where more
+//! than 1 % of the clients never got an answer (the cell sets it: in a closed loop a
+//! starved client sends one request per timeout while a served one sends thousands);
+//! a p99 from a cell where a few clients (up to 1 %) got nothing is a hollow circle.
+//! A server that leaves clients unanswered must not look fast.
 
 use std::path::Path;
 

@@ -17,7 +17,10 @@ use crate::system::Machine;
 pub const METHOD: &str = "requests/s, p50, p99, mismatched, out of order: loadgen --json \
 (closed loop, --threads 1). Latency percentiles count every request that was answered or timed out: \
 a request with no answer within the timeout is counted AT the timeout (censored), and a percentile \
-that falls on it is shown as '>= T' (its true value is at least the timeout). answered: responses over \
+that falls on it is shown as '>= T' (its true value is at least the timeout). Each client counts once \
+too: when more than 1 % of the clients (50 % for p50) never got an answer, p99 and max (p50) are '>= T', \
+since those clients waited at least the timeout for everything they asked, and a closed loop's request \
+percentiles speak only for the served clients. answered: responses over \
 requests sent. clients served: connections that got at least one response. threads: the larger of the max of Threads: in /proc/<pid>/status sampled every 50 ms \
 and the server's own /stats threads_peak counter (asked after the load; both are in the JSON). peak RSS: VmHWM from /proc/<pid>/status \
 after the load. ctxt switches: ru_nvcsw + ru_nivcsw from wait4() when the server is reaped \
