@@ -6,6 +6,8 @@
 //! come and go. An entry is still only a hint: a connection re-checks its own
 //! deadline when woken, and each entry carries the connection's generation, so an
 //! entry for a slab key that now belongs to a newer connection is ignored.
+//! What each entry does when due is written once, in [`fire_due`], for both event
+//! loops (the reactor and io_uring), each through its [`TimerLoop`].
 
 use std::collections::BTreeMap;
 use std::time::Instant;
