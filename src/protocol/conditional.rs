@@ -488,19 +488,7 @@ mod tests {
             last_modified_is_strong: true,
         };
         for (method, lines, expected) in table() {
-            let raw = format!(
-                "{} / HTTP/1.1\r\nHost: h\r\n{}\r\n",
-                match method {
-                    Method::Get => "GET",
-                    Method::Head => "HEAD",
-                    Method::Post => "POST",
-                    Method::Put => "PUT",
-                    _ => "DELETE",
-                },
-                lines.iter().map(|l| format!("{l}\r\n")).collect::<String>()
-            );
-            let head = head_of(&raw);
-            let got = evaluate(method, &Conditions::of(&head), &current);
+            let got = evaluate_lines(method, &lines, &current);
             assert_eq!(got, expected, "{method:?} {lines:?}");
         }
     }
@@ -528,16 +516,8 @@ mod tests {
             ),
             (vec!["Range: bytes=0-1"], RANGE),
         ] {
-            let raw = format!(
-                "GET / HTTP/1.1\r\nHost: h\r\n{}\r\n",
-                lines.iter().map(|l| format!("{l}\r\n")).collect::<String>()
-            );
-            let head = head_of(&raw);
-            assert_eq!(
-                evaluate(Method::Get, &Conditions::of(&head), &current),
-                expected,
-                "{lines:?}"
-            );
+            let got = evaluate_lines(Method::Get, &lines, &current);
+            assert_eq!(got, expected, "{lines:?}");
         }
     }
 
@@ -552,16 +532,8 @@ mod tests {
             (vec![&*format!("If-Modified-Since: {MODIFIED}")], GO),
             (vec![&*format!("If-Unmodified-Since: {BEFORE}")], GO),
         ] {
-            let raw = format!(
-                "GET / HTTP/1.1\r\nHost: h\r\n{}\r\n",
-                lines.iter().map(|l| format!("{l}\r\n")).collect::<String>()
-            );
-            let head = head_of(&raw);
-            assert_eq!(
-                evaluate(Method::Get, &Conditions::of(&head), &none),
-                expected,
-                "{lines:?}"
-            );
+            let got = evaluate_lines(Method::Get, &lines, &none);
+            assert_eq!(got, expected, "{lines:?}");
         }
     }
 
@@ -588,6 +560,31 @@ mod tests {
         assert_eq!(tags("\"a\", b"), vec![ok(false, "\"a\""), None]);
         assert_eq!(tags("\"a b\""), vec![None]);
         assert_eq!(tags("W/ \"a\""), vec![None]);
+    }
+
+    /// [`evaluate`] for a request with these header lines.
+    fn evaluate_lines(
+        method: Method,
+        lines: &[impl AsRef<str>],
+        current: &Validators<'_>,
+    ) -> Decision {
+        let raw = format!(
+            "{} / HTTP/1.1\r\nHost: h\r\n{}\r\n",
+            match method {
+                Method::Get => "GET",
+                Method::Head => "HEAD",
+                Method::Post => "POST",
+                Method::Put => "PUT",
+                _ => "DELETE",
+            },
+            lines
+                .iter()
+                .map(|l| format!("{}\r\n", l.as_ref()))
+                .collect::<String>()
+        );
+        let head = head_of(&raw);
+        let fields = Conditions::of(&head);
+        evaluate(method, &fields, current)
     }
 
     fn head_of(raw: &str) -> RequestHead {

@@ -317,14 +317,7 @@ impl Connection {
         self.write_progress_at = now.instant;
         if self.out_pos < self.out.len() {
             self.out_pos = (self.out_pos + n).min(self.out.len());
-            if self.out_pos == self.out.len() {
-                // Reuse the buffer: no allocation for the next response.
-                self.out.clear();
-                self.out_pos = 0;
-            } else if self.out_pos > OUTPUT_HIGH_WATER {
-                self.out.drain(..self.out_pos);
-                self.out_pos = 0;
-            }
+            compact(&mut self.out, &mut self.out_pos, OUTPUT_HIGH_WATER);
         } else if let Some(file) = &mut self.file {
             // The bytes that follow this range (a multipart delimiter) go into
             // `out`, which is empty while a file range is being sent.
@@ -818,13 +811,7 @@ impl Connection {
     }
 
     fn compact_input(&mut self) {
-        if self.input_pos == self.input.len() {
-            self.input.clear();
-            self.input_pos = 0;
-        } else if self.input_pos > INPUT_SLACK {
-            self.input.drain(..self.input_pos);
-            self.input_pos = 0;
-        }
+        compact(&mut self.input, &mut self.input_pos, INPUT_SLACK);
     }
 
     fn next_expiry(&self) -> Option<(Instant, Expiry)> {
@@ -854,6 +841,19 @@ impl Connection {
             State::Lingering { until } => Some((*until, Expiry::LingerOver)),
             State::Closing | State::Closed => None,
         }
+    }
+}
+
+/// Drops the consumed bytes `..*pos` of `buf`: all of them once all are consumed
+/// (clear keeps the allocation for the next message), or by moving the rest down
+/// once more than `slack` are (so a long stream does not keep growing the buffer).
+fn compact(buf: &mut Vec<u8>, pos: &mut usize, slack: usize) {
+    if *pos == buf.len() {
+        buf.clear();
+        *pos = 0;
+    } else if *pos > slack {
+        buf.drain(..*pos);
+        *pos = 0;
     }
 }
 

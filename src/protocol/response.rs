@@ -482,6 +482,17 @@ mod tests {
     use crate::protocol::date::DateCache;
     use std::time::{Duration, Instant, UNIX_EPOCH};
 
+    /// The framing of a plain keep-alive GET: no close, no HEAD, no request id.
+    fn plain_framing(now: &Now) -> Framing<'_> {
+        Framing {
+            now,
+            close: false,
+            confirm_keep_alive: false,
+            head_request: false,
+            request_id: None,
+        }
+    }
+
     /// Serializes `response` as the connection would, with a fixed date.
     fn serialize(response: Response, close: bool, head_request: bool, id: Option<&[u8]>) -> String {
         let now = DateCache::new().now(
@@ -489,11 +500,10 @@ mod tests {
             UNIX_EPOCH + Duration::from_secs(784_111_777),
         );
         let framing = Framing {
-            now: &now,
             close,
-            confirm_keep_alive: false,
             head_request,
             request_id: id,
+            ..plain_framing(&now)
         };
         let mut out = Vec::new();
         write_response(&mut out, response, &framing);
@@ -568,13 +578,7 @@ mod tests {
         assert_eq!(body.len(), 3 + 5 + 3 + 3 + 2 + 5);
         let response = Response::with_body(206, "multipart/byteranges; boundary=x", body);
         let now = DateCache::new().now(Instant::now(), UNIX_EPOCH);
-        let framing = Framing {
-            now: &now,
-            close: false,
-            confirm_keep_alive: false,
-            head_request: false,
-            request_id: None,
-        };
+        let framing = plain_framing(&now);
         let mut out = Vec::new();
         let BodyOut::File(mut stream) = write_response(&mut out, response, &framing) else {
             panic!("a parts body with file ranges streams");
@@ -602,13 +606,7 @@ mod tests {
             len: 0,
         });
         let now = DateCache::new().now(Instant::now(), UNIX_EPOCH);
-        let framing = Framing {
-            now: &now,
-            close: false,
-            confirm_keep_alive: false,
-            head_request: false,
-            request_id: None,
-        };
+        let framing = plain_framing(&now);
         let mut out = Vec::new();
         let response = Response::with_body(200, "text/plain", body);
         assert!(matches!(

@@ -27,9 +27,9 @@ use super::client::Client;
 use super::io_util::{interrupted, would_block};
 use super::signals::{Drain, Shutdown};
 use super::stats_line::StatsLine;
-use super::timers::{Due, Timers};
+use super::timers::{self, Due, TimerKey, TimerLoop, Timers};
 use super::{App, Worker};
-use crate::protocol::{DateCache, Now, Phase};
+use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
 use crate::stats::Stats;
 
@@ -168,7 +168,7 @@ impl Reactor {
                 self.drive(key, &now);
             }
             let now = self.dates.now(Instant::now(), SystemTime::now());
-            self.fire_timers(&now);
+            timers::fire_due(self, &now);
             self.close_marked();
 
             if self.drain.over(self.clients.len()) {
@@ -378,21 +378,13 @@ impl Reactor {
             }
             client.registered = Some(wanted);
         }
-        // Keep one timer entry per connection, moved only when the deadline comes
-        // earlier: a later deadline is found when the early entry fires (and the
-        // connection re-checks), which saves a reschedule on every request.
-        if let Some(deadline) = client.conn.deadline() {
-            if client.scheduled.is_none_or(|(at, _)| deadline < at) {
-                if let Some(old) = client.scheduled.take() {
-                    self.timers.cancel(old);
-                }
-                let due = Due::Connection {
-                    key,
-                    generation: client.generation,
-                };
-                client.scheduled = Some(self.timers.schedule(deadline, due));
-            }
-        }
+        // One timer entry per connection (see `Timers::keep_entry`).
+        self.timers.keep_entry(
+            &mut client.scheduled,
+            client.conn.deadline(),
+            key,
+            client.generation,
+        );
         // The socket is known to be ready and the connection wants it, but this
         // turn's budget is spent (or backpressure lifted after the last read). No new
         // edge will come for readiness we already saw, so come back before sleeping.
@@ -402,46 +394,6 @@ impl Reactor {
         if more_input || more_output || client.conn.has_request() {
             self.revisit.push(key);
         }
-    }
-
-    fn fire_timers(&mut self, now: &Now) {
-        while let Some(due) = self.timers.pop_due(now.instant) {
-            match due {
-                Due::Connection { key, generation } => {
-                    if let Some(client) = self.live_client(key, generation) {
-                        client.scheduled = None;
-                        client.conn.handle_timeout(now);
-                        self.drive(key, now);
-                    }
-                }
-                Due::Deferred {
-                    key,
-                    generation,
-                    seq,
-                    response,
-                } => {
-                    if let Some(client) = self.live_client(key, generation) {
-                        client.conn.respond(seq, *response, now);
-                        self.drive(key, now);
-                    }
-                }
-                Due::AcceptRetry => {
-                    if self.accepting == Accepting::PausedNoDescriptors {
-                        self.resume_accepting(now);
-                    }
-                }
-                Due::StatsLine => self
-                    .stats_line
-                    .fire(&self.app, now.instant, &mut self.timers),
-            }
-        }
-    }
-
-    /// The client at `key`, if it is still the one the timer was set for.
-    fn live_client(&mut self, key: usize, generation: u64) -> Option<&mut Client> {
-        self.clients
-            .get_mut(key)
-            .filter(|c| c.generation == generation)
     }
 
     fn close_marked(&mut self) {
@@ -471,5 +423,38 @@ impl Reactor {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);
         }
+    }
+}
+
+impl TimerLoop for Reactor {
+    fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
+    }
+
+    fn live_connection(
+        &mut self,
+        key: usize,
+        generation: u64,
+    ) -> Option<(&mut Connection, &mut Option<TimerKey>)> {
+        let client = self
+            .clients
+            .get_mut(key)
+            .filter(|c| c.generation == generation)?;
+        Some((&mut client.conn, &mut client.scheduled))
+    }
+
+    fn drive_connection(&mut self, key: usize, now: &Now) {
+        self.drive(key, now);
+    }
+
+    fn retry_accept(&mut self, now: &Now) {
+        if self.accepting == Accepting::PausedNoDescriptors {
+            self.resume_accepting(now);
+        }
+    }
+
+    fn log_stats_line(&mut self, now: &Now) {
+        self.stats_line
+            .fire(&self.app, now.instant, &mut self.timers);
     }
 }

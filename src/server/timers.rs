@@ -6,11 +6,13 @@
 //! come and go. An entry is still only a hint: a connection re-checks its own
 //! deadline when woken, and each entry carries the connection's generation, so an
 //! entry for a slab key that now belongs to a newer connection is ignored.
+//! What each entry does when due is written once, in [`fire_due`], for both event
+//! loops (the reactor and io_uring), each through its [`TimerLoop`].
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::protocol::Response;
+use crate::protocol::{Connection, Now, Response};
 
 /// What is due when a timer fires.
 #[derive(Debug)]
@@ -82,6 +84,75 @@ impl Timers {
     /// No entries waiting.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Keeps connection `key`'s one entry (`scheduled`) no later than its `deadline`.
+    /// The entry moves only when the deadline comes earlier: a later deadline is
+    /// found when the early entry fires (and the connection re-checks), which saves
+    /// a reschedule on every request.
+    pub fn keep_entry(
+        &mut self,
+        scheduled: &mut Option<TimerKey>,
+        deadline: Option<Instant>,
+        key: usize,
+        generation: u64,
+    ) {
+        let Some(deadline) = deadline else {
+            return;
+        };
+        if scheduled.is_none_or(|(at, _)| deadline < at) {
+            if let Some(old) = scheduled.take() {
+                self.cancel(old);
+            }
+            *scheduled = Some(self.schedule(deadline, Due::Connection { key, generation }));
+        }
+    }
+}
+
+/// An event loop with timers: the reactor and the uring loop. Each says how to
+/// find a connection and how to act; [`fire_due`] is the one dispatch of what is due.
+pub trait TimerLoop {
+    fn timers(&mut self) -> &mut Timers;
+    /// Connection `key`'s protocol state and its scheduled entry, if it is still the
+    /// connection (`generation`) the entry was made for and it is not closing.
+    fn live_connection(
+        &mut self,
+        key: usize,
+        generation: u64,
+    ) -> Option<(&mut Connection, &mut Option<TimerKey>)>;
+    /// Runs the connection after its state changed (the loop's `drive`).
+    fn drive_connection(&mut self, key: usize, now: &Now);
+    /// [`Due::AcceptRetry`] fired: accept again if still paused for want of
+    /// descriptors (closing connections may have resumed it already).
+    fn retry_accept(&mut self, now: &Now);
+    fn log_stats_line(&mut self, now: &Now);
+}
+
+/// Acts on every entry due at `now`.
+pub fn fire_due(event_loop: &mut impl TimerLoop, now: &Now) {
+    while let Some(due) = event_loop.timers().pop_due(now.instant) {
+        match due {
+            Due::Connection { key, generation } => {
+                if let Some((conn, scheduled)) = event_loop.live_connection(key, generation) {
+                    *scheduled = None;
+                    conn.handle_timeout(now);
+                    event_loop.drive_connection(key, now);
+                }
+            }
+            Due::Deferred {
+                key,
+                generation,
+                seq,
+                response,
+            } => {
+                if let Some((conn, _)) = event_loop.live_connection(key, generation) {
+                    conn.respond(seq, *response, now);
+                    event_loop.drive_connection(key, now);
+                }
+            }
+            Due::AcceptRetry => event_loop.retry_accept(now),
+            Due::StatsLine => event_loop.log_stats_line(now),
+        }
     }
 }
 

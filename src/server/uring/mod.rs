@@ -46,7 +46,7 @@ use ops::{Completion, Kind, Ring, Tag};
 use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
 use super::signals::{Drain, Shutdown, SignalPipe};
 use super::stats_line::StatsLine;
-use super::timers::{Due, Timers};
+use super::timers::{self, Due, TimerKey, TimerLoop, Timers};
 use super::{App, Worker};
 use crate::protocol::connection::ACCESS_LOG;
 use crate::protocol::{Connection, DateCache, Now, Phase};
@@ -152,7 +152,7 @@ impl Loop {
         loop {
             self.turn(self.wait_timeout())?;
             let now = self.now();
-            self.fire_timers(&now);
+            timers::fire_due(self, &now);
             if mem::take(&mut self.shutdown_pending) {
                 self.finish_connections()?;
             }
@@ -436,20 +436,9 @@ impl Loop {
             self.mark_closing(key);
             return;
         }
-        // One timer entry per connection, moved only when the deadline comes earlier
-        // (as in the reactor: a later one is found when the early entry fires).
-        if let Some(deadline) = c.conn.deadline() {
-            if c.scheduled.is_none_or(|(at, _)| deadline < at) {
-                if let Some(old) = c.scheduled.take() {
-                    self.timers.cancel(old);
-                }
-                let due = Due::Connection {
-                    key,
-                    generation: c.generation,
-                };
-                c.scheduled = Some(self.timers.schedule(deadline, due));
-            }
-        }
+        // One timer entry per connection (see `Timers::keep_entry`).
+        self.timers
+            .keep_entry(&mut c.scheduled, c.conn.deadline(), key, c.generation);
     }
 
     /// The drain deadline passed: every connection closes, and the completions
@@ -471,45 +460,6 @@ impl Loop {
                 self.closing.push(key);
             }
         }
-    }
-
-    fn fire_timers(&mut self, now: &Now) {
-        while let Some(due) = self.timers.pop_due(now.instant) {
-            match due {
-                Due::Connection { key, generation } => {
-                    if let Some(c) = self.live_conn(key, generation) {
-                        c.scheduled = None;
-                        c.conn.handle_timeout(now);
-                        self.drive(key, now);
-                    }
-                }
-                Due::Deferred {
-                    key,
-                    generation,
-                    seq,
-                    response,
-                } => {
-                    if let Some(c) = self.live_conn(key, generation) {
-                        c.conn.respond(seq, *response, now);
-                        self.drive(key, now);
-                    }
-                }
-                Due::AcceptRetry => {
-                    if self.accepting == Accepting::PausedNoDescriptors {
-                        self.resume_accepting(now);
-                    }
-                }
-                Due::StatsLine => self
-                    .stats_line
-                    .fire(&self.app, now.instant, &mut self.timers),
-            }
-        }
-    }
-
-    fn live_conn(&mut self, key: usize, generation: u64) -> Option<&mut Conn> {
-        self.conns
-            .get_mut(key)
-            .filter(|c| c.generation == generation && !c.closing)
     }
 
     /// Frees the connections marked closing whose operations have all completed;
@@ -589,6 +539,39 @@ impl Loop {
         } else {
             debug_assert_eq!(self.ring.lent(), 0, "send buffers still lent at exit");
         }
+    }
+}
+
+impl TimerLoop for Loop {
+    fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
+    }
+
+    fn live_connection(
+        &mut self,
+        key: usize,
+        generation: u64,
+    ) -> Option<(&mut Connection, &mut Option<TimerKey>)> {
+        let c = self
+            .conns
+            .get_mut(key)
+            .filter(|c| c.generation == generation && !c.closing)?;
+        Some((&mut c.conn, &mut c.scheduled))
+    }
+
+    fn drive_connection(&mut self, key: usize, now: &Now) {
+        self.drive(key, now);
+    }
+
+    fn retry_accept(&mut self, now: &Now) {
+        if self.accepting == Accepting::PausedNoDescriptors {
+            self.resume_accepting(now);
+        }
+    }
+
+    fn log_stats_line(&mut self, now: &Now) {
+        self.stats_line
+            .fire(&self.app, now.instant, &mut self.timers);
     }
 }
 

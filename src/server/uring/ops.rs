@@ -257,6 +257,24 @@ impl Ring {
         }
     }
 
+    /// [`Ring::push`] for an operation lent `len` bytes at `addr`, with the debug
+    /// ledger kept in step: recorded as lent, and forgotten again if the push fails
+    /// (the caller then takes its buffer back).
+    ///
+    /// # Safety
+    /// As for [`Ring::push`].
+    unsafe fn push_lent(
+        &mut self,
+        entry: squeue::Entry,
+        tag: Tag,
+        addr: usize,
+        len: usize,
+    ) -> io::Result<()> {
+        self.record(tag, addr, len);
+        // SAFETY: passed on from this function's contract.
+        unsafe { self.push(entry) }.inspect_err(|_| self.forget(tag))
+    }
+
     /// Arms the multishot accept on `listener`.
     pub fn accept(&mut self, listener: RawFd) -> io::Result<()> {
         let entry = opcode::AcceptMulti::new(Fd(listener))
@@ -305,16 +323,10 @@ impl Ring {
             .flags(libc::MSG_NOSIGNAL)
             .build()
             .user_data(tag.encode());
-        self.record(tag, ptr as usize, len);
         // SAFETY: `buf` is now lent: until `sent` is called with this completion,
         // every method that could change or free its bytes refuses, and dropping it
         // leaks them (`SendBuf::drop`). So `ptr..ptr+len` stays valid and unchanged.
-        let pushed = unsafe { self.push(entry) };
-        if pushed.is_err() {
-            self.forget(tag);
-            buf.sent(tag, 0);
-        }
-        pushed
+        unsafe { self.push_lent(entry, tag, ptr as usize, len) }.inspect_err(|_| buf.sent(tag, 0))
     }
 
     /// Reads `len` bytes of `file` at `offset` into `buf`, lending it to the kernel
@@ -332,17 +344,11 @@ impl Ring {
             .offset(offset)
             .build()
             .user_data(tag.encode());
-        self.record(tag, ptr as usize, len);
         // SAFETY: as for `send`: the lent buffer keeps `ptr..ptr+len` allocated and
         // untouched by us until `filled` takes the completion; the file descriptor is
         // the connection's file body, which outlives the read (the kernel also holds
         // its own reference once the read is issued).
-        let pushed = unsafe { self.push(entry) };
-        if pushed.is_err() {
-            self.forget(tag);
-            buf.filled(tag, 0);
-        }
-        pushed
+        unsafe { self.push_lent(entry, tag, ptr as usize, len) }.inspect_err(|_| buf.filled(tag, 0))
     }
 
     /// Cancels the operation tagged `tag`.
