@@ -6,6 +6,8 @@
 //! `cargo build --example experiment --example loadgen` (a no-op when up to date).
 
 mod examples_built;
+#[path = "common/seccomp.rs"]
+mod seccomp;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -251,37 +253,8 @@ fn a_bad_flag_is_one_line_and_exit_code_2() {
 /// uring cells are skipped with the reason and the run goes on.
 #[test]
 fn without_io_uring_the_uring_cells_are_skipped_saying_why() {
-    use std::os::unix::process::CommandExt;
     let (experiment, loadgen) = examples();
     let out = TempDir::new("experiment-no-uring");
-    // A classic BPF program (the one tests/uring.rs uses): load the syscall number;
-    // io_uring_setup gets SECCOMP_RET_ERRNO | EPERM, everything else is allowed.
-    let filter = [
-        libc::sock_filter {
-            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0, // offsetof(struct seccomp_data, nr)
-        },
-        libc::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_io_uring_setup as u32,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ALLOW,
-        },
-    ];
     let mut command = Command::new(experiment);
     command.args([
         "--models",
@@ -302,26 +275,7 @@ fn without_io_uring_the_uring_cells_are_skipped_saying_why() {
         "--out",
         out.0.to_str().expect("utf-8 path"),
     ]);
-    // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe,
-    // on a filter built before the fork (the closure owns it; nothing allocates).
-    unsafe {
-        command.pre_exec(move || {
-            let program = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr().cast_mut(),
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    &program as *const libc::sock_fprog,
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    seccomp::refuse_io_uring(&mut command, libc::EPERM);
     let output = command.output().expect("run the experiment under seccomp");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

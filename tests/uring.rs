@@ -316,60 +316,12 @@ fn workers_run_one_ring_each_and_drain_together() {
 /// Runs `reactor 0 --model uring` under a seccomp filter that fails
 /// `io_uring_setup` with `errno`, as container runtimes do; (exit code, stderr).
 fn run_with_io_uring_refused(errno: i32) -> (Option<i32>, String) {
-    use std::os::unix::process::CommandExt;
-    // A classic BPF program: load the syscall number; io_uring_setup gets
-    // SECCOMP_RET_ERRNO | errno, everything else is allowed.
-    let filter = [
-        libc::sock_filter {
-            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
-            jt: 0,
-            jf: 0,
-            k: 0, // offsetof(struct seccomp_data, nr)
-        },
-        libc::sock_filter {
-            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 1,
-            k: libc::SYS_io_uring_setup as u32,
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
-        },
-        libc::sock_filter {
-            code: (libc::BPF_RET | libc::BPF_K) as u16,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ALLOW,
-        },
-    ];
     let mut command = Command::new(env!("CARGO_BIN_EXE_reactor"));
     command
         .args(["0", "--model", "uring"])
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
-    // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe,
-    // on a filter built before the fork (the closure owns it; nothing allocates).
-    unsafe {
-        command.pre_exec(move || {
-            let program = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr().cast_mut(),
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
-                || libc::prctl(
-                    libc::PR_SET_SECCOMP,
-                    libc::SECCOMP_MODE_FILTER,
-                    &program as *const libc::sock_fprog,
-                ) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    common::seccomp::refuse_io_uring(&mut command, errno);
     let output = command.output().expect("run reactor under seccomp");
     (
         output.status.code(),

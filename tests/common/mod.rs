@@ -31,6 +31,7 @@ pub mod assertions;
 mod client;
 mod models;
 pub mod process;
+pub mod seccomp;
 mod server;
 
 pub use assertions::{
