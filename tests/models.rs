@@ -442,23 +442,7 @@ fn reactor_workers_share_the_port_and_drain_together() {
     );
     spinner.join().unwrap();
 
-    let mut clients: Vec<Client> = (0..8).map(|_| server.client()).collect();
-    for (i, client) in clients.iter_mut().enumerate() {
-        client.send(&get("/delay/300", &[&format!("X-Request-Id: w{i}")]));
-    }
-    thread::sleep(Duration::from_millis(100));
-    server.signal(libc::SIGTERM);
-    for (i, client) in clients.iter_mut().enumerate() {
-        client.set_read_timeout(Duration::from_secs(5));
-        let response = client.read_response();
-        assert_eq!(
-            response.header("x-request-id"),
-            Some(format!("w{i}").as_str())
-        );
-        client.expect_close();
-    }
-    let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
-    assert_eq!(status.code(), Some(0));
+    common::assertions::sigterm_answers_requests_in_flight(&mut server, 8);
 }
 
 /// Out of descriptors, the threaded server retries accepting on a timer, warns once

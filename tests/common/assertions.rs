@@ -87,3 +87,27 @@ pub fn echoed_body_length(r: &Response) -> u64 {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no body-length line in /echo response: {text:?}"))
 }
+
+/// A graceful stop keeps what is in flight: `count` clients each wait on a
+/// `/delay/300` when SIGTERM arrives, and each still gets its own response (by its
+/// `X-Request-Id`) followed by a close, before the server exits 0.
+pub fn sigterm_answers_requests_in_flight(server: &mut super::Server, count: usize) {
+    use std::time::Duration;
+    let mut clients: Vec<super::Client> = (0..count).map(|_| server.client()).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.send(&super::get("/delay/300", &[&format!("X-Request-Id: w{i}")]));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGTERM);
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.set_read_timeout(Duration::from_secs(5));
+        let response = client.read_response();
+        assert_eq!(
+            response.header("x-request-id"),
+            Some(format!("w{i}").as_str())
+        );
+        client.expect_close();
+    }
+    let status = server.wait_exit(Duration::from_secs(8)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+}
