@@ -41,6 +41,10 @@ mod unavailable;
 use buffers::SendBuf;
 use conn::{give_to_pool, Conn};
 pub use ops::{probe, Unavailable};
+
+/// The receive buffers all connections share (one provided-buffer ring): a fixed cost
+/// that becomes resident as receives take its buffers, whatever the connection count.
+pub const RECEIVE_RING_BYTES: usize = ops::RECV_BUFFERS as usize * ops::RECV_BUFFER_SIZE;
 use ops::{Completion, Kind, Ring, Tag};
 
 use super::accept::{warn_at_limit, Accepting, AfterFailure, Backoff, ACCEPT_RETRY};
