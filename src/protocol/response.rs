@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -68,6 +67,9 @@ pub enum Body {
     File(FileBody),
     /// Bytes and file ranges in turn (several ranges of a large file).
     Parts(PartsBody),
+    /// A whole response prepared once (a cached file's 200, `/hello`): its head
+    /// template carries every field, so the route adds none.
+    Prepared(Arc<PreparedResponse>),
 }
 
 impl Body {
@@ -80,6 +82,7 @@ impl Body {
             Self::Shared(b) => b.as_slice().len() as u64,
             Self::File(f) => f.len,
             Self::Parts(p) => p.pieces.iter().map(Piece::len).sum(),
+            Self::Prepared(p) => p.body().len() as u64,
         }
     }
 
@@ -151,6 +154,45 @@ impl SharedBytes {
     }
 }
 
+/// A response whose head is rendered once, for the answers a busy server repeats
+/// (a cached file's 200, `/hello`): the status line, `Server`, and every field the
+/// route would add (Content-Type, Content-Length, ETag, ...) are one template with a
+/// gap for the `Date` value; only the fields the connection decides per request
+/// (`Connection`, `X-Request-Id`) are written each time. It is built by the same
+/// code that writes any head ([`PreparedResponse::new`]), so a prepared answer and
+/// a freshly built one are the same bytes.
+#[derive(Debug)]
+pub struct PreparedResponse {
+    status: u16,
+    /// The head up to the end of its last field, with the `Date` value missing at
+    /// `date_at`; no `Connection`, no `X-Request-Id`, no blank line.
+    template: Box<[u8]>,
+    date_at: usize,
+    body: SharedBytes,
+}
+
+impl PreparedResponse {
+    /// Renders `response`'s head once; `body` must be its body's bytes.
+    pub fn new(response: &Response, body: SharedBytes) -> Self {
+        debug_assert_eq!(response.body.len(), body.as_slice().len() as u64);
+        let mut template = Vec::with_capacity(HEAD_RESERVE);
+        write_status_line(&mut template, response.status);
+        let date_at = template.len();
+        write_entity_fields(&mut template, response);
+        Self {
+            status: response.status,
+            template: template.into(),
+            date_at,
+            body,
+        }
+    }
+
+    /// The body bytes.
+    pub fn body(&self) -> &[u8] {
+        self.body.as_slice()
+    }
+}
+
 /// A response as routes build it; the connection adds the framing headers.
 #[derive(Debug)]
 pub struct Response {
@@ -170,6 +212,17 @@ impl Response {
             content_type: None,
             headers: Vec::new(),
             body: Body::Empty,
+        }
+    }
+
+    /// A response prepared once and shared: no field is built, and serializing it
+    /// is three copies (the template around the `Date`, then the body).
+    pub fn prepared(prepared: &Arc<PreparedResponse>) -> Self {
+        Self {
+            status: prepared.status,
+            content_type: None,
+            headers: Vec::new(),
+            body: Body::Prepared(Arc::clone(prepared)),
         }
     }
 
@@ -318,30 +371,21 @@ fn common_prefix(status: u16) -> Option<&'static [u8]> {
     })
 }
 
-/// Appends the status line and header section of `response` to `out`.
+/// Appends the status line and header section of `response` to `out`, in this
+/// order: status line, Server, Date; the route's fields (Content-Type,
+/// Content-Length, then its own); the connection's (Connection, X-Request-Id).
 pub fn write_head(out: &mut Vec<u8>, response: &Response, framing: &Framing<'_>) {
-    let mut number = itoa::Buffer::new();
     // One reservation, then copies that never reallocate.
     out.reserve(HEAD_RESERVE);
-    if let Some(prefix) = common_prefix(response.status) {
-        out.extend_from_slice(prefix);
+    if let Body::Prepared(prepared) = &response.body {
+        let (before, after) = prepared.template.split_at(prepared.date_at);
+        out.extend_from_slice(before);
+        out.extend_from_slice(&framing.now.date);
+        out.extend_from_slice(after);
     } else {
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(number.format(response.status).as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(reason_phrase(response.status).as_bytes());
-        out.extend_from_slice(b"\r\nServer: ");
-        out.extend_from_slice(SERVER_NAME.as_bytes());
-        out.extend_from_slice(b"\r\nDate: ");
-    }
-    out.extend_from_slice(&framing.now.date);
-    out.extend_from_slice(b"\r\n");
-    if let Some(content_type) = &response.content_type {
-        header_line(out, "Content-Type", content_type.as_bytes());
-    }
-    if !response.has_no_content() {
-        let length = number.format(response.body.len());
-        header_line(out, "Content-Length", length.as_bytes());
+        write_status_line(out, response.status);
+        out.extend_from_slice(&framing.now.date);
+        write_entity_fields(out, response);
     }
     if framing.close {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -351,10 +395,42 @@ pub fn write_head(out: &mut Vec<u8>, response: &Response, framing: &Framing<'_>)
     if let Some(id) = framing.request_id {
         header_line(out, "X-Request-Id", id);
     }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The status line and `Server`, up to the `Date` value.
+fn write_status_line(out: &mut Vec<u8>, status: u16) {
+    if let Some(prefix) = common_prefix(status) {
+        out.extend_from_slice(prefix);
+    } else {
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(status).as_bytes());
+        out.extend_from_slice(b"\r\nServer: ");
+        out.extend_from_slice(SERVER_NAME.as_bytes());
+        out.extend_from_slice(b"\r\nDate: ");
+    }
+}
+
+/// From the end of the `Date` value to the end of the route's fields: Content-Type,
+/// Content-Length (unless the status forbids one) and the route's own fields.
+fn write_entity_fields(out: &mut Vec<u8>, response: &Response) {
+    out.extend_from_slice(b"\r\n");
+    if let Some(content_type) = &response.content_type {
+        header_line(out, "Content-Type", content_type.as_bytes());
+    }
+    if !response.has_no_content() {
+        let mut number = itoa::Buffer::new();
+        header_line(
+            out,
+            "Content-Length",
+            number.format(response.body.len()).as_bytes(),
+        );
+    }
     for (name, value) in &response.headers {
         header_line(out, name, value.as_str().as_bytes());
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Where the body goes once the head is written.
@@ -457,6 +533,10 @@ pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'
             out.extend_from_slice(bytes.as_slice());
             BodyOut::Done
         }
+        Body::Prepared(prepared) => {
+            out.extend_from_slice(prepared.body());
+            BodyOut::Done
+        }
         Body::File(FileBody { file, offset, len }) => {
             let range = vec![Piece::File { offset, len }];
             FileOut::start(file, range.into_iter(), out).map_or(BodyOut::Done, BodyOut::File)
@@ -469,8 +549,7 @@ pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'
 
 #[inline]
 fn header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    // Writing to a Vec cannot fail.
-    let _ = out.write_all(name.as_bytes());
+    out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");

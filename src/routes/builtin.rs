@@ -7,11 +7,13 @@
 
 use std::fmt::Write;
 use std::hint::black_box;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use super::{Ctx, Reply};
 use crate::protocol::conditional::{self, Conditions, Decision, Validators};
-use crate::protocol::{Request, Response};
+use crate::protocol::response::PreparedResponse;
+use crate::protocol::{Request, Response, SharedBytes};
 use crate::stats;
 
 /// Longest `/delay` accepted, in milliseconds.
@@ -57,9 +59,17 @@ pub fn live() -> Response {
     Response::html(200, LIVE_HTML)
 }
 
-/// `/hello`: the benchmark target. A static body, so no allocation.
+/// `/hello`: the benchmark target, prepared once: no field is built per request.
 pub fn hello() -> Response {
-    Response::text(200, "Hello, world!")
+    static HELLO: LazyLock<Arc<PreparedResponse>> = LazyLock::new(|| {
+        const BODY: &[u8] = b"Hello, world!";
+        let body = SharedBytes::new(Arc::from(BODY), 0..BODY.len());
+        Arc::new(PreparedResponse::new(
+            &Response::text(200, BODY.to_vec()),
+            body,
+        ))
+    });
+    Response::prepared(&HELLO)
 }
 
 /// `/echo`: the request as the server saw it.

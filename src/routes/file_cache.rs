@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rustc_hash::FxHashMap;
 
 use crate::protocol::conditional::ETag;
+use crate::protocol::response::PreparedResponse;
 
 /// Largest file kept in memory: 64 KiB, the size up to which `file_response` reads
 /// a body inline anyway, so a cached file costs no more memory than answering it did.
@@ -53,6 +54,9 @@ pub struct CachedFile {
     pub bytes: Arc<[u8]>,
     /// Length, validators (ETag, Last-Modified) and type, as found when it was read.
     pub facts: FileFacts,
+    /// The answer to a GET or HEAD with no precondition and no Range, the one a busy
+    /// site gives most: head rendered once, from the same facts.
+    pub whole: Arc<PreparedResponse>,
     /// When the file was read: the entry is trusted until this plus the TTL.
     pub read_at: Instant,
 }
@@ -131,10 +135,15 @@ impl FileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{Body, Response, SharedBytes};
 
     fn file(size: usize, read_at: Instant) -> Arc<CachedFile> {
+        let bytes: Arc<[u8]> = vec![b'x'; size].into();
+        let body = SharedBytes::new(Arc::clone(&bytes), 0..size);
+        let response = Response::with_body(200, "text/plain", Body::Shared(body.clone()));
         Arc::new(CachedFile {
-            bytes: vec![b'x'; size].into(),
+            whole: Arc::new(PreparedResponse::new(&response, body)),
+            bytes,
             facts: FileFacts {
                 len: size as u64,
                 mtime: None,

@@ -24,11 +24,12 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::file_cache::{CachedFile, FileFacts};
 use crate::protocol::conditional::{self, Conditions, Decision, ETag, Validators};
 use crate::protocol::range::{self, ByteRange, Multipart, RangePlan};
+use crate::protocol::response::PreparedResponse;
 use crate::protocol::{Body, FileBody, PartsBody, Piece, Request, Response, SharedBytes};
 
 /// Bodies up to this size are read into the response rather than sent with
@@ -76,10 +77,25 @@ impl FileFacts {
 }
 
 impl CachedFile {
-    /// The facts found when the file was read: the same the uncached path gives.
-    pub fn facts(&self) -> FileFacts {
-        self.facts.clone()
+    /// A file read whole at `read_at`, with its plain 200 prepared from the same
+    /// facts [`respond`] would answer with.
+    pub fn new(bytes: Vec<u8>, facts: FileFacts, read_at: Instant) -> Self {
+        let bytes: Arc<[u8]> = bytes.into();
+        let body = SharedBytes::new(Arc::clone(&bytes), 0..bytes.len());
+        let whole = whole_file(&facts, Body::Shared(body.clone()));
+        Self {
+            whole: Arc::new(PreparedResponse::new(&whole, body)),
+            bytes,
+            facts,
+            read_at,
+        }
     }
+}
+
+/// The 200 for the whole file: what a request with no precondition and no Range gets.
+fn whole_file(facts: &FileFacts, body: Body) -> Response {
+    let response = Response::with_body(200, facts.content_type.clone(), body);
+    facts.with_validators(response.header("Accept-Ranges", "bytes"))
 }
 
 /// The entity tag of a file of `len` bytes last modified in the second `mtime`, as
@@ -150,14 +166,16 @@ pub fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Resp
             }
         },
     };
-    let mut response = match body {
-        Ok(body) => Response::with_body(status, facts.content_type.clone(), body),
+    let body = match body {
+        Ok(body) => body,
         Err(failed) => return failed,
     };
     if let RangePlan::Ranges(ranges) = &plan {
-        response = response.header("Content-Range", ranges[0].content_range(len));
+        let response = Response::with_body(status, facts.content_type.clone(), body)
+            .header("Content-Range", ranges[0].content_range(len));
+        return facts.with_validators(response.header("Accept-Ranges", "bytes"));
     }
-    facts.with_validators(response.header("Accept-Ranges", "bytes"))
+    whole_file(facts, body)
 }
 
 /// One range of the file as a body.

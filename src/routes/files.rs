@@ -60,7 +60,11 @@ impl Denied {
 pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Response {
     let raw = req.path();
     if let Some(file) = cache.get(raw, now) {
-        return respond(req, &file.facts(), Contents::Cached(&file.bytes));
+        // No If-* and no Range: the whole file, its head rendered when it was read.
+        if !req.may_be_conditional {
+            return Response::prepared(&file.whole);
+        }
+        return respond(req, &file.facts, Contents::Cached(&file.bytes));
     }
     let segments = match url_segments(raw) {
         Ok(segments) => segments,
@@ -276,13 +280,9 @@ fn answer_open_file(
     let facts = FileFacts::of(meta, name, looked);
     if cache.enabled() && facts.len <= file_cache::MAX_FILE {
         if let Ok(bytes) = read_whole(&file, facts.len) {
-            let cached = Arc::new(CachedFile {
-                bytes: bytes.into(),
-                facts,
-                read_at: now,
-            });
+            let cached = Arc::new(CachedFile::new(bytes, facts, now));
             cache.insert(url_path, Arc::clone(&cached));
-            return respond(req, &cached.facts(), Contents::Cached(&cached.bytes));
+            return respond(req, &cached.facts, Contents::Cached(&cached.bytes));
         }
     }
     respond(req, &facts, Contents::Open(file, name))
