@@ -73,9 +73,9 @@ impl Rig {
         self.conn.handle_bytes(input, &self.now);
         let mut sent = 0;
         loop {
-            while let Some(req) = self.conn.poll_request() {
-                if let Reply::Now(response) = routes::route(&req, &ctx) {
-                    self.conn.respond(req.seq, response, &self.now);
+            while let Some((seq, reply)) = self.conn.next_request(|req| routes::route(req, &ctx)) {
+                if let Reply::Now(response) = reply {
+                    self.conn.respond(seq, response, &self.now);
                 }
             }
             let Some(Output::Bytes(bytes)) = self.conn.poll_output() else {

@@ -196,6 +196,19 @@ struct Seen {
     is_stats: bool,
 }
 
+impl Seen {
+    fn of(request: &Request<'_>) -> Self {
+        Self {
+            method: request.method,
+            version: request.version,
+            wants_close: request.client_wants_close,
+            expect_continue: request.expect_continue,
+            request_id: request.header("x-request-id").map(<[u8]>::to_vec),
+            is_stats: request.path() == "/stats",
+        }
+    }
+}
+
 /// A final response as parsed from the output.
 #[derive(PartialEq, Eq)]
 struct Final {
@@ -421,8 +434,16 @@ impl Run {
                 return;
             }
             let mut moved = false;
-            while let Some(request) = self.conn.poll_request() {
-                self.route_request(request);
+            loop {
+                let now = self.start + self.elapsed;
+                let (stats, files) = (&self.stats, &self.files);
+                let Some((seq, (seen, reply))) = self
+                    .conn
+                    .next_request(|request| (Seen::of(request), route(request, stats, files, now)))
+                else {
+                    break;
+                };
+                self.handle_reply(seq, seen, reply);
                 moved = true;
             }
             moved |= self.deliver_due();
@@ -467,30 +488,21 @@ impl Run {
     }
 
     /// Routes one request with the real router; `/delay` waits for virtual time.
-    fn route_request(&mut self, request: Request) {
+    fn handle_reply(&mut self, seq: u64, seen: Seen, reply: Reply) {
         assert_eq!(
-            request.seq,
+            seq,
             self.requests.len() as u64,
             "request numbers are not consecutive"
         );
-        self.requests.push(Seen {
-            method: request.method,
-            version: request.version,
-            wants_close: request.client_wants_close,
-            expect_continue: request.expect_continue,
-            request_id: request.header("x-request-id").map(<[u8]>::to_vec),
-            is_stats: request.path() == "/stats",
-        });
-        let now = self.start + self.elapsed;
-        match route(&request, &self.stats, &self.files, now) {
+        self.requests.push(seen);
+        match reply {
             Reply::Now(response) => {
                 let now = self.now();
-                self.conn.respond(request.seq, response, &now);
+                self.conn.respond(seq, response, &now);
                 self.observe("respond");
             }
             Reply::After(wait, response) => {
-                self.deferred
-                    .push((self.elapsed + wait, request.seq, response));
+                self.deferred.push((self.elapsed + wait, seq, response));
             }
         }
     }

@@ -587,7 +587,7 @@ mod tests {
         evaluate(method, &fields, current)
     }
 
-    fn head_of(raw: &str) -> RequestHead {
+    fn head_of(raw: &str) -> RequestHead<'_> {
         match super::super::request::parse_head(raw.as_bytes(), &Default::default()) {
             Ok(super::super::request::Parsed::Complete { value, .. }) => value,
             other => panic!("{raw:?}: {other:?}"),

@@ -29,10 +29,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
+use smallvec::SmallVec;
+
 use super::body::{BodyDecoder, BodyFraming, BodyLimits};
 use super::date::Now;
 use super::reject::Reject;
-use super::request::{parse_head, Method, Parsed, RequestHead, Version};
+use super::request::{parse_head, Method, Parsed, ParsedHead, RequestHead, Version};
 use super::response::{self, BodyOut, FileOut, Framing, Response};
 use crate::config::{Limits, Timeouts};
 use crate::stats::Stats;
@@ -58,21 +60,49 @@ pub struct Settings {
     pub keep_alive: bool,
 }
 
-/// A complete request, body received, ready for the router.
+/// A complete request, body received, lent to the router by
+/// [`Connection::next_request`]: its head borrows the connection's input buffer.
 #[derive(Debug)]
-pub struct Request {
+pub struct Request<'a> {
     /// Position on its connection; give it back to [`Connection::respond`].
     pub seq: u64,
-    pub head: RequestHead,
+    pub head: RequestHead<'a>,
     /// Body bytes received (the body itself is not kept).
     pub body_len: u64,
 }
 
-impl Deref for Request {
-    type Target = RequestHead;
-    fn deref(&self) -> &RequestHead {
+impl<'a> Deref for Request<'a> {
+    type Target = RequestHead<'a>;
+    fn deref(&self) -> &RequestHead<'a> {
         &self.head
     }
+}
+
+/// A complete request waiting for the router: its parsed head, and where its bytes
+/// are. Most heads stay in the input buffer, which is not compacted while any
+/// request waits, so they are never copied; a head whose body followed it had to
+/// be kept through the body's reads, and was copied then.
+#[derive(Debug)]
+struct Queued {
+    seq: u64,
+    body_len: u64,
+    head: ParsedHead,
+    bytes: HeadBytes,
+}
+
+#[derive(Debug)]
+enum HeadBytes {
+    /// At this offset of the input buffer.
+    InInput(usize),
+    /// A copy (the request had a body).
+    Copied(Box<[u8]>),
+}
+
+/// A head kept while its body arrives.
+#[derive(Debug)]
+struct HeldHead {
+    head: ParsedHead,
+    bytes: Box<[u8]>,
 }
 
 /// The next bytes to send.
@@ -109,7 +139,7 @@ enum State {
     ReadingBody {
         decoder: BodyDecoder,
         /// Boxed: kept out of every idle connection's footprint.
-        head: Box<RequestHead>,
+        head: Box<HeldHead>,
         seq: u64,
     },
     /// No more requests will be read; finishing the responses already accepted.
@@ -160,7 +190,8 @@ struct Slot {
     close_after: bool,
     confirm_keep_alive: bool,
     head_request: bool,
-    request_id: Option<Vec<u8>>,
+    /// `X-Request-Id`, echoed: inline when short (load generators' ids are).
+    request_id: Option<SmallVec<[u8; 16]>>,
     received_at: Instant,
     /// `METHOD target VERSION` for the access log, kept only when it is enabled.
     request_line: Option<String>,
@@ -187,7 +218,7 @@ pub struct Connection {
     input: Vec<u8>,
     input_pos: usize,
     slots: VecDeque<Slot>,
-    ready: VecDeque<Request>,
+    ready: VecDeque<Queued>,
     out: Vec<u8>,
     out_pos: usize,
     /// The file part of the response being sent, once the bytes before it are.
@@ -261,21 +292,14 @@ impl Connection {
             return;
         }
         match self.state {
-            State::ReadingHead | State::ReadingBody { .. }
-                if self.input_pos == self.input.len() =>
-            {
-                // Nothing buffered (the usual case): parse straight from the caller's
-                // bytes and keep only what is left over, so most requests are never
-                // copied into the connection at all.
-                self.reserve_queues(bytes.len());
-                let used = self.parse(bytes, now);
-                self.input.clear();
-                self.input_pos = 0;
-                self.input.extend_from_slice(&bytes[used..]);
-                self.finish_advance(now);
-                return;
+            State::ReadingHead | State::ReadingBody { .. } => {
+                if self.input.is_empty() {
+                    self.reserve_queues(bytes.len());
+                }
+                // The one copy of the bytes: the requests parsed from them borrow them
+                // from here until they are routed.
+                self.input.extend_from_slice(bytes);
             }
-            State::ReadingHead | State::ReadingBody { .. } => self.input.extend_from_slice(bytes),
             // Not ours to parse any more; only note that closing must linger.
             State::Closing | State::Lingering { .. } => self.must_linger = true,
             State::Closed => {}
@@ -370,12 +394,26 @@ impl Connection {
 
     // ---- outputs ------------------------------------------------------------------
 
-    /// The next complete request, in arrival order.
+    /// Lends the next complete request, in arrival order, to `route`, and returns
+    /// its `seq` with what `route` made of it. The request borrows the connection's
+    /// input (its head is never copied), so the borrow ends when `route` returns:
+    /// answer with [`Connection::respond`] after that.
     ///
     /// Any input can complete requests, including [`Connection::consume_output`]
-    /// (room in the output lets parsing resume), so drivers poll after every call.
-    pub fn poll_request(&mut self) -> Option<Request> {
-        self.ready.pop_front()
+    /// (room in the output lets parsing resume), so drivers ask after every call.
+    pub fn next_request<R>(&mut self, route: impl FnOnce(&Request<'_>) -> R) -> Option<(u64, R)> {
+        let queued = self.ready.pop_front()?;
+        let bytes: &[u8] = match &queued.bytes {
+            HeadBytes::InInput(at) => &self.input[*at..*at + queued.head.len()],
+            HeadBytes::Copied(bytes) => bytes,
+        };
+        let request = Request {
+            seq: queued.seq,
+            head: RequestHead::reunite(queued.head, bytes),
+            body_len: queued.body_len,
+        };
+        let answer = route(&request);
+        Some((request.seq, answer))
     }
 
     /// A complete request is waiting for [`Connection::poll_request`].
@@ -438,7 +476,7 @@ impl Connection {
         self.input.capacity()
             + self.out.capacity()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.ready.capacity() * std::mem::size_of::<Request>()
+            + self.ready.capacity() * std::mem::size_of::<Queued>()
     }
 
     /// The client's address, when the driver knows it.
@@ -473,7 +511,7 @@ impl Connection {
     /// input ends here, so the rules of progress live in one place.
     fn advance(&mut self, now: &Now) {
         let input = std::mem::take(&mut self.input);
-        let used = self.parse(&input[self.input_pos..], now);
+        let used = self.parse(&input[self.input_pos..], self.input_pos, now);
         self.input = input;
         self.input_pos += used;
         self.finish_advance(now);
@@ -489,7 +527,7 @@ impl Connection {
     /// returns how many bytes it used. Bytes that arrive once no more requests will
     /// be read (after a rejection, `Connection: close`, shutdown) are used up too,
     /// and thrown away, which makes the close linger.
-    fn parse(&mut self, unparsed: &[u8], now: &Now) -> usize {
+    fn parse(&mut self, unparsed: &[u8], base: usize, now: &Now) -> usize {
         let mut used = 0;
         loop {
             let rest = &unparsed[used..];
@@ -510,9 +548,10 @@ impl Connection {
                     }
                     match parse_head(rest, &self.settings.limits) {
                         Ok(Parsed::Complete { value, consumed }) => {
+                            let at = base + used;
                             used += consumed;
                             self.head_started = None;
-                            self.begin_request(value, now);
+                            self.begin_request(value, at, now);
                         }
                         Ok(Parsed::Incomplete) => {
                             if self.peer_eof {
@@ -567,8 +606,9 @@ impl Connection {
         used
     }
 
-    /// A head arrived: give it a slot, then read its body or dispatch it.
-    fn begin_request(&mut self, head: RequestHead, now: &Now) {
+    /// A head arrived, at offset `at` of the input: give it a slot, then read its
+    /// body or dispatch it.
+    fn begin_request(&mut self, head: RequestHead<'_>, at: usize, now: &Now) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.requests_started += 1;
@@ -595,12 +635,28 @@ impl Connection {
             close_after,
             confirm_keep_alive: head.version == Version::Http10 && !close_after,
             head_request: head.method == Method::Head,
-            request_id: head.header("x-request-id").map(<[u8]>::to_vec),
+            request_id: head.request_id().map(SmallVec::from_slice),
             received_at: now.instant,
             request_line,
         });
+        log::trace!(
+            "conn {}: request #{seq} {}: {} {}",
+            self.id,
+            if head.framing == BodyFraming::Empty {
+                "complete"
+            } else {
+                "head read, body follows"
+            },
+            head.method_str(),
+            head.target()
+        );
         match head.framing {
-            BodyFraming::Empty => self.dispatch(head, seq, 0),
+            BodyFraming::Empty => self.dispatch(Queued {
+                seq,
+                body_len: 0,
+                head: head.into_parsed(),
+                bytes: HeadBytes::InInput(at),
+            }),
             BodyFraming::Length(n) if n > limits.max_body => self.reject(Reject::BodyTooLarge, now),
             framing => {
                 let decoder = BodyDecoder::new(
@@ -613,7 +669,10 @@ impl Connection {
                 self.body_progress_at = now.instant;
                 self.set_state(State::ReadingBody {
                     decoder,
-                    head: Box::new(head),
+                    head: Box::new(HeldHead {
+                        bytes: head.bytes().into(),
+                        head: head.into_parsed(),
+                    }),
                     seq,
                 });
             }
@@ -632,19 +691,27 @@ impl Connection {
     fn finish_body(&mut self) {
         let state = std::mem::replace(&mut self.state, State::ReadingHead);
         if let State::ReadingBody { decoder, head, seq } = state {
-            self.dispatch(*head, seq, decoder.received());
+            let HeldHead { head, bytes } = *head;
+            self.dispatch(Queued {
+                seq,
+                body_len: decoder.received(),
+                head,
+                bytes: HeadBytes::Copied(bytes),
+            });
         }
     }
 
-    /// Hands a complete request to the router (through `poll_request`).
-    fn dispatch(&mut self, head: RequestHead, seq: u64, body_len: u64) {
+    /// Hands a complete request to the router (through `next_request`).
+    fn dispatch(&mut self, queued: Queued) {
         Stats::bump(&self.stats.requests);
-        log::trace!(
-            "conn {}: request #{seq} complete: {} {}",
-            self.id,
-            head.method_str(),
-            head.target()
-        );
+        if queued.body_len > 0 {
+            log::trace!(
+                "conn {}: request #{} complete ({} body bytes)",
+                self.id,
+                queued.seq,
+                queued.body_len
+            );
+        }
         let close_after = match self.slots.back_mut() {
             Some(slot) => {
                 slot.state = SlotState::Routing;
@@ -652,11 +719,7 @@ impl Connection {
             }
             None => true,
         };
-        self.ready.push_back(Request {
-            seq,
-            head,
-            body_len,
-        });
+        self.ready.push_back(queued);
         self.set_state(if close_after {
             State::Closing
         } else {
@@ -811,7 +874,11 @@ impl Connection {
     }
 
     fn compact_input(&mut self) {
-        compact(&mut self.input, &mut self.input_pos, INPUT_SLACK);
+        // Requests waiting for the router borrow their heads from the buffer by
+        // offset: it stays as it is until they are all routed.
+        if self.ready.is_empty() {
+            compact(&mut self.input, &mut self.input_pos, INPUT_SLACK);
+        }
     }
 
     fn next_expiry(&self) -> Option<(Instant, Expiry)> {
@@ -892,4 +959,59 @@ fn log_access(
         target: ACCESS_LOG,
         "{peer} - - [{clf_date}] \"{request_line}\" {status} {bytes} {millis:.3}ms"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::DateCache;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn connection() -> (Connection, Now) {
+        let start = Instant::now();
+        let settings = Settings {
+            keep_alive: true,
+            ..Settings::default()
+        };
+        let now = DateCache::new().now(start, UNIX_EPOCH + Duration::from_secs(1));
+        let conn = Connection::new(settings, Arc::new(Stats::default()), None, 0, start);
+        (conn, now)
+    }
+
+    const TWO: &[u8] = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+
+    /// The router reads the head where the bytes arrived: no copy is made of it.
+    #[test]
+    fn a_routed_head_borrows_the_input_buffer() {
+        let (mut conn, now) = connection();
+        conn.handle_bytes(TWO, &now);
+        let input = conn.input.as_ptr_range();
+        for target in ["/a", "/b"] {
+            let (_, (seen, at)) = conn
+                .next_request(|r| (r.target().to_string(), r.bytes().as_ptr()))
+                .expect("a request");
+            assert_eq!(seen, target);
+            assert!(input.contains(&at), "{target}: its head was copied");
+        }
+    }
+
+    /// A request waiting for the router keeps its bytes, whatever happens to the
+    /// buffer meanwhile: an answered request before it, more input after it.
+    #[test]
+    fn waiting_heads_survive_responses_and_reads() {
+        let (mut conn, now) = connection();
+        conn.handle_bytes(TWO, &now);
+        let (seq, target) = conn.next_request(|r| r.target().to_string()).unwrap();
+        assert_eq!(target, "/a");
+        // All input is parsed, and the first answer would compact the buffer.
+        conn.respond(seq, Response::text(200, "a"), &now);
+        conn.handle_bytes(&b"GET /c HTTP/1.1\r\nHost: h\r\n\r\n".repeat(40), &now);
+        let mut targets = Vec::new();
+        while let Some((_, target)) = conn.next_request(|r| r.target().to_string()) {
+            targets.push(target);
+        }
+        assert_eq!(targets.len(), 1 + MAX_IN_FLIGHT - 1);
+        assert_eq!(targets[0], "/b");
+        assert!(targets[1..].iter().all(|t| t == "/c"), "{targets:?}");
+    }
 }

@@ -70,27 +70,37 @@ impl Version {
     }
 }
 
-/// Fields kept inline in a [`RequestHead`] before it allocates for more.
+/// Fields kept inline in a [`ParsedHead`] before it allocates for more.
 const INLINE_FIELDS: usize = 4;
 
-/// One field's name and value as byte offsets into the head (a head is at most
-/// `max_head` bytes, far below 4 GiB).
-#[derive(Clone, Copy, Debug)]
-struct FieldSpan([u32; 4]);
+/// A byte range of the head, as offsets from its first byte (a head is at most
+/// `max_head` bytes, far below 4 GiB): half the size of a `Range<usize>`, so a
+/// parsed head moves through the connection's queues in fewer bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
 
-impl FieldSpan {
-    fn new(name: Range<usize>, value: Range<usize>) -> Self {
+impl Span {
+    fn new(range: Range<usize>) -> Self {
         let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Self([at(name.start), at(name.end), at(value.start), at(value.end)])
+        Self {
+            start: at(range.start),
+            end: at(range.end),
+        }
     }
 
-    fn name(self) -> Range<usize> {
-        self.0[0] as usize..self.0[1] as usize
+    fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
     }
+}
 
-    fn value(self) -> Range<usize> {
-        self.0[2] as usize..self.0[3] as usize
-    }
+/// One field's name and value.
+#[derive(Clone, Copy, Debug)]
+struct FieldSpan {
+    name: Span,
+    value: Span,
 }
 
 /// The outcome of parsing when the input may still be incomplete.
@@ -102,10 +112,11 @@ pub enum Parsed<T> {
     Incomplete,
 }
 
-/// A parsed and validated request head. It owns a copy of the head bytes, and the
-/// accessors hand out slices of it, so it outlives the connection's input buffer.
+/// What a validated request head says, as spans into the bytes it was parsed from.
+/// It holds no bytes: the connection keeps it beside its input buffer, and pairs the
+/// two again as a [`RequestHead`] when the request is routed.
 #[derive(Clone, Debug)]
-pub struct RequestHead {
+pub struct ParsedHead {
     pub method: Method,
     pub version: Version,
     /// How the body that follows is delimited.
@@ -118,66 +129,121 @@ pub struct RequestHead {
     /// A field named `If-...` or `Range` was sent: only then do the routes look for
     /// preconditions and ranges (`protocol::conditional`), so most requests skip it.
     pub may_be_conditional: bool,
-    head: Vec<u8>,
-    method_range: Range<usize>,
-    target: Range<usize>,
-    /// The path inside `target`, found once: routes ask for it several times.
+    /// The head's length in bytes: the spans below lie within it.
+    len: u32,
+    method_span: Span,
+    target_span: Span,
+    /// The path inside the target, found once: routes ask for it several times.
     /// `None` for an absolute-form target without one (`http://host`), which is `/`.
-    path: Option<Range<usize>>,
-    /// Where each field's name and value are in `head`. Inline up to a few fields
-    /// (a benchmark's request has one, curl's three), so most heads are one
-    /// allocation, not two.
+    path_span: Option<Span>,
+    /// The `X-Request-Id` value, noticed in the same pass as the framing fields.
+    request_id: Option<Span>,
+    /// Where each field's name and value are. Inline up to a few fields (a
+    /// benchmark's request has one, curl's three), so most heads allocate nothing.
     headers: SmallVec<[FieldSpan; INLINE_FIELDS]>,
 }
 
-impl RequestHead {
+impl ParsedHead {
+    /// The head's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+/// A request head and the bytes it was parsed from, borrowed: no copy of the head
+/// is made to route it. The fields of [`ParsedHead`] are reachable through it.
+#[derive(Clone, Debug)]
+pub struct RequestHead<'a> {
+    parsed: ParsedHead,
+    /// Exactly the bytes `parse_head` parsed `parsed` from (see [`Self::text`]).
+    bytes: &'a [u8],
+}
+
+impl std::ops::Deref for RequestHead<'_> {
+    type Target = ParsedHead;
+    fn deref(&self) -> &ParsedHead {
+        &self.parsed
+    }
+}
+
+impl<'a> RequestHead<'a> {
+    /// Pairs a head with its bytes again, after the connection kept them apart.
+    ///
+    /// Contract (the reason this is not public): `bytes` are the very bytes
+    /// `parse_head` returned `parsed` for, up to its length: the same buffer, or an
+    /// exact copy of its head. The accessors below rely on it.
+    pub(crate) fn reunite(parsed: ParsedHead, bytes: &'a [u8]) -> Self {
+        debug_assert_eq!(bytes.len(), parsed.len as usize);
+        Self { parsed, bytes }
+    }
+
+    /// The head without its bytes, for the connection to keep.
+    pub(crate) fn into_parsed(self) -> ParsedHead {
+        self.parsed
+    }
+
+    /// The head's bytes, request line to blank line.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The method as sent, e.g. `GET` or `BREW`.
-    pub fn method_str(&self) -> &str {
-        self.text(self.method_range.clone())
+    pub fn method_str(&self) -> &'a str {
+        self.text(self.parsed.method_span)
     }
 
     /// The request target as sent: origin-form (`/a?b`), absolute-form or `*`.
-    pub fn target(&self) -> &str {
-        self.text(self.target.clone())
+    pub fn target(&self) -> &'a str {
+        self.text(self.parsed.target_span)
     }
 
     /// The path part of the target, still percent-encoded. For absolute-form
     /// (`http://host/p?q`) this is `/p`; for `*` it is `*`.
-    pub fn path(&self) -> &str {
-        self.path.clone().map_or("/", |range| self.text(range))
+    pub fn path(&self) -> &'a str {
+        self.parsed.path_span.map_or("/", |span| self.text(span))
     }
 
     /// The query string, without the `?`.
-    pub fn query(&self) -> Option<&str> {
+    pub fn query(&self) -> Option<&'a str> {
         self.target().split_once('?').map(|(_, q)| q)
     }
 
+    /// The `X-Request-Id` value, if one was sent (the first, if several were).
+    pub fn request_id(&self) -> Option<&'a [u8]> {
+        self.parsed.request_id.map(|span| &self.bytes[span.range()])
+    }
+
     /// The value of the first field named `name` (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
         // Compared as bytes: routes ask for several fields per request, and turning
         // every name back into a `&str` to compare it showed up in profiles.
-        self.headers
+        let bytes = self.bytes;
+        self.parsed
+            .headers
             .iter()
-            .find(|f| self.head[f.name()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|f| &self.head[f.value()])
+            .find(|f| bytes[f.name.range()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &bytes[f.value.range()])
     }
 
     /// All fields in the order received.
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.parsed
+            .headers
             .iter()
-            .map(|f| (self.text(f.name()), &self.head[f.value()]))
+            .map(|f| (self.text(f.name), &self.bytes[f.value.range()]))
     }
 
-    fn text(&self, range: Range<usize>) -> &str {
-        // SAFETY: `head` is private and only `parse_head` fills it, with a copy of the
-        // bytes httparse parsed; every range given here was cut there from a `&str`
-        // httparse had validated (method, target, path, field names). Checking the
-        // UTF-8 again on every access costs 117 instructions a request, 1.7% of the
-        // core's cost (callgrind, 20 000 requests alternating wrk's and a browser's
-        // head through Connection and the router, `from_utf8` against this: 139.2 M
-        // against 136.9 M instructions), so the one `unsafe` outside uring stays.
-        unsafe { std::str::from_utf8_unchecked(&self.head[range]) }
+    fn text(&self, span: Span) -> &'a str {
+        let bytes = &self.bytes[span.range()];
+        // SAFETY: `bytes` are the bytes `parse_head` parsed (the contract of
+        // `reunite`; `parse_head` itself pairs them with their own buffer), and every
+        // span here was cut there from a `&str` httparse had validated (method,
+        // target, path, field names), so they hold UTF-8 and begin and end on
+        // character boundaries. Checking the UTF-8 again on every access cost 117
+        // instructions a request, 1.7% of the core's cost (callgrind, 20 000 requests
+        // alternating wrk's and a browser's head through Connection and the router,
+        // `from_utf8` against this: 139.2 M against 136.9 M instructions).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
 
@@ -186,7 +252,7 @@ impl RequestHead {
 /// Besides httparse's syntax checks (which reject bare CR, control characters,
 /// obs-fold and whitespace before the colon), this applies RFC 9112's framing rules:
 /// Host, Content-Length, Transfer-Encoding, and the configured size limits.
-pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Reject> {
+pub fn parse_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<RequestHead<'a>>, Reject> {
     // Past a limit, only the bytes before it are parsed: the verdict must not depend
     // on how many bytes beyond the limit happened to arrive in the same read.
     let (buf, over) = within_limits(buf, limits);
@@ -212,16 +278,13 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     debug_assert!(consumed <= limits.max_head);
 
     let base = buf.as_ptr() as usize;
-    let range_of = |s: &[u8]| {
+    let span_of = |s: &[u8]| {
         let start = s.as_ptr() as usize - base;
-        start..start + s.len()
+        Span::new(start..start + s.len())
     };
     let method_str = req.method.unwrap_or("");
     let method = Method::from_token(method_str);
-    let method_range = range_of(method_str.as_bytes());
     let target_str = req.path.unwrap_or("");
-    let target = range_of(target_str.as_bytes());
-    let path = path_of(target_str).map(|p| range_of(p.as_bytes()));
     if target_authority(target_str).is_some_and(|a| !host::is_valid_target_authority(a.as_bytes()))
     {
         return Err(Reject::InvalidTargetAuthority);
@@ -235,11 +298,14 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
     let mut fields = FieldSummary::default();
     let mut headers = SmallVec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        fields.note(h.name, h.value)?;
-        headers.push(FieldSpan::new(
-            range_of(h.name.as_bytes()),
-            range_of(h.value),
-        ));
+        let field = FieldSpan {
+            name: span_of(h.name.as_bytes()),
+            value: span_of(h.value),
+        };
+        if fields.note(h.name, h.value)? == Noted::RequestId && fields.request_id.is_none() {
+            fields.request_id = Some(field.value);
+        }
+        headers.push(field);
     }
     let framing = fields.framing(version)?;
 
@@ -252,21 +318,25 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<RequestHead>, Re
 
     let client_wants_close = fields.close || (version == Version::Http10 && !fields.keep_alive);
 
-    // Copy only the head: the body (if any) is decoded from the connection's buffer.
-    let head = buf[..consumed].to_vec();
+    // Only the head is the request's: the body (if any) and whatever follows are
+    // the connection's to decode.
     Ok(Parsed::Complete {
         value: RequestHead {
-            method,
-            version,
-            framing,
-            client_wants_close,
-            expect_continue: fields.expect_continue && version == Version::Http11,
-            may_be_conditional: fields.conditional,
-            head,
-            method_range,
-            target,
-            path,
-            headers,
+            parsed: ParsedHead {
+                method,
+                version,
+                framing,
+                client_wants_close,
+                expect_continue: fields.expect_continue && version == Version::Http11,
+                may_be_conditional: fields.conditional,
+                len: Span::new(0..consumed).end,
+                method_span: span_of(method_str.as_bytes()),
+                target_span: span_of(target_str.as_bytes()),
+                path_span: path_of(target_str).map(|p| span_of(p.as_bytes())),
+                request_id: fields.request_id,
+                headers,
+            },
+            bytes: &buf[..consumed],
         },
         consumed,
     })
@@ -317,6 +387,11 @@ fn target_authority(target: &str) -> Option<&str> {
 /// With the default limits the request line's comes first: 414 wins over 431 when
 /// it is the request line that is long.
 fn within_limits<'b>(buf: &'b [u8], limits: &Limits) -> (&'b [u8], Option<Reject>) {
+    // Bytes no longer than either limit cannot break one (the usual case: a read
+    // of a few requests), so they need no scan for the end of the line.
+    if buf.len() <= limits.max_request_line && buf.len() <= limits.max_head {
+        return (buf, None);
+    }
     // RFC 9112 §2.2: empty lines before the request line are ignored.
     let start = buf
         .iter()
@@ -417,57 +492,80 @@ struct FieldSummary {
     expect_continue: bool,
     /// A field named `If-...` or `Range`.
     conditional: bool,
+    /// Where the first `X-Request-Id` value is.
+    request_id: Option<Span>,
+}
+
+/// What kind of field [`FieldSummary::note`] saw, when the caller needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Noted {
+    RequestId,
+    Other,
 }
 
 impl FieldSummary {
-    fn note(&mut self, name: &str, value: &[u8]) -> Result<(), Reject> {
-        if name.eq_ignore_ascii_case("host") {
-            self.hosts += 1;
-            if !host::is_valid_host(trim_ows(value)) {
-                return Err(Reject::InvalidHost);
-            }
-        } else if name.eq_ignore_ascii_case("content-length") {
-            // RFC 9110 §8.6: a list of identical values may be treated as one value.
-            for item in value.split(|&b| b == b',') {
-                let length = parse_content_length(trim_ows(item))?;
-                match self.content_length {
-                    Some(seen) if seen != length => return Err(Reject::ConflictingContentLength),
-                    _ => self.content_length = Some(length),
+    /// Classifies one field and checks the ones the core interprets. One pass: the
+    /// name's length picks the only candidate it can be, so each field costs one
+    /// comparison, not one per name the core knows.
+    fn note(&mut self, name: &str, value: &[u8]) -> Result<Noted, Reject> {
+        let bytes = name.as_bytes();
+        let is = |known: &str| bytes.eq_ignore_ascii_case(known.as_bytes());
+        match bytes.len() {
+            4 if is("host") => {
+                self.hosts += 1;
+                if !host::is_valid_host(trim_ows(value)) {
+                    return Err(Reject::InvalidHost);
                 }
             }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            self.has_transfer_encoding = true;
-            for item in value.split(|&b| b == b',') {
-                let coding = trim_ows(item);
-                if !coding.is_empty() {
-                    self.transfer_codings
-                        .push(String::from_utf8_lossy(coding).to_ascii_lowercase());
+            14 if is("content-length") => {
+                // RFC 9110 §8.6: a list of identical values may be treated as one value.
+                for item in value.split(|&b| b == b',') {
+                    let length = parse_content_length(trim_ows(item))?;
+                    match self.content_length {
+                        Some(seen) if seen != length => {
+                            return Err(Reject::ConflictingContentLength)
+                        }
+                        _ => self.content_length = Some(length),
+                    }
                 }
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = trim_ows(token);
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        } else if name.eq_ignore_ascii_case("expect") {
-            // `Expect = #expectation` (RFC 9110 §10.1.1), case-insensitive; empty list
-            // members are ignored (§5.6.1). Anything but 100-continue gets 417.
-            for member in value.split(|&b| b == b',').map(trim_ows) {
-                if member.eq_ignore_ascii_case(b"100-continue") {
-                    self.expect_continue = true;
-                } else if !member.is_empty() {
-                    return Err(Reject::UnsupportedExpectation);
+            17 if is("transfer-encoding") => {
+                self.has_transfer_encoding = true;
+                for item in value.split(|&b| b == b',') {
+                    let coding = trim_ows(item);
+                    if !coding.is_empty() {
+                        self.transfer_codings
+                            .push(String::from_utf8_lossy(coding).to_ascii_lowercase());
+                    }
                 }
             }
-        } else {
-            let name = name.as_bytes();
-            self.conditional |= name
-                .get(..3)
-                .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"))
-                || name.eq_ignore_ascii_case(b"range");
+            10 if is("connection") => {
+                for token in value.split(|&b| b == b',') {
+                    let token = trim_ows(token);
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            6 if is("expect") => {
+                // `Expect = #expectation` (RFC 9110 §10.1.1), case-insensitive; empty
+                // list members are ignored (§5.6.1). Anything but 100-continue: 417.
+                for member in value.split(|&b| b == b',').map(trim_ows) {
+                    if member.eq_ignore_ascii_case(b"100-continue") {
+                        self.expect_continue = true;
+                    } else if !member.is_empty() {
+                        return Err(Reject::UnsupportedExpectation);
+                    }
+                }
+            }
+            12 if is("x-request-id") => return Ok(Noted::RequestId),
+            5 if is("range") => self.conditional = true,
+            _ => {
+                self.conditional |= bytes
+                    .get(..3)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(b"if-"));
+            }
         }
-        Ok(())
+        Ok(Noted::Other)
     }
 
     /// RFC 9112 §6.3, steps 3 to 6, for a request.
@@ -528,7 +626,7 @@ fn trim_ows(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn parse(raw: &str) -> Result<Parsed<RequestHead>, Reject> {
+    fn parse(raw: &str) -> Result<Parsed<RequestHead<'_>>, Reject> {
         parse_head(raw.as_bytes(), &Limits::default())
     }
 
@@ -544,13 +642,14 @@ mod tests {
             ("https://host:8080/a/b", "/a/b"),
             ("*", "*"),
         ] {
-            let head = complete(&format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n"));
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            let head = complete(&raw);
             assert_eq!(head.path(), path, "{target}");
             assert_eq!(head.target(), target);
         }
     }
 
-    fn complete(raw: &str) -> RequestHead {
+    fn complete(raw: &str) -> RequestHead<'_> {
         match parse(raw) {
             Ok(Parsed::Complete { value, .. }) => value,
             other => panic!("expected a complete head for {raw:?}, got {other:?}"),
@@ -689,7 +788,8 @@ mod tests {
             ("If: x", false),
             ("Accept: */*", false),
         ] {
-            let head = complete(&format!("GET / HTTP/1.1\r\nHost: h\r\n{field}\r\n\r\n"));
+            let raw = format!("GET / HTTP/1.1\r\nHost: h\r\n{field}\r\n\r\n");
+            let head = complete(&raw);
             assert_eq!(head.may_be_conditional, noticed, "{field}");
         }
         assert!(!complete("GET / HTTP/1.1\r\nHost: h\r\n\r\n").may_be_conditional);

@@ -74,8 +74,9 @@ pub fn serve(
             }
             conn.handle_shutdown(&now);
         }
-        while let Some(request) = conn.poll_request() {
-            let response = match routes::route(&request, &app.ctx(now.instant)) {
+        let ctx = app.ctx(now.instant);
+        while let Some((seq, reply)) = conn.next_request(|r| routes::route(r, &ctx)) {
+            let response = match reply {
                 Reply::Now(response) => response,
                 Reply::After(wait, response) => {
                     thread::sleep(wait);
@@ -83,7 +84,7 @@ pub fn serve(
                 }
             };
             let now = dates.now(Instant::now(), SystemTime::now());
-            conn.respond(request.seq, response, &now);
+            conn.respond(seq, response, &now);
         }
         while let Some(output) = conn.poll_output() {
             match write_output(&mut stream, output) {

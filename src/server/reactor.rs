@@ -316,16 +316,18 @@ impl Reactor {
                 if client.readable && client.conn.wants_read() {
                     client.read_burst(&mut self.scratch, now, &app.stats)?;
                 }
-                while let Some(request) = client.conn.poll_request() {
-                    match routes::route(&request, &app.ctx(now.instant)) {
-                        Reply::Now(response) => client.conn.respond(request.seq, response, now),
+                let ctx = app.ctx(now.instant);
+                while let Some((seq, reply)) = client.conn.next_request(|r| routes::route(r, &ctx))
+                {
+                    match reply {
+                        Reply::Now(response) => client.conn.respond(seq, response, now),
                         Reply::After(wait, response) => {
                             self.timers.schedule(
                                 now.instant + wait,
                                 Due::Deferred {
                                     key,
                                     generation: client.generation,
-                                    seq: request.seq,
+                                    seq,
                                     response: Box::new(response),
                                 },
                             );

@@ -84,7 +84,7 @@ impl Harness {
     /// Routes every complete request with the real router. Deferred replies wait
     /// for `advance`.
     pub fn route_all(&mut self) {
-        while let Some(req) = self.conn.poll_request() {
+        loop {
             let ctx = Ctx {
                 model: Model::Reactor,
                 root: None,
@@ -93,13 +93,16 @@ impl Harness {
                 now: self.start + self.elapsed,
                 uptime: Duration::from_secs(1),
             };
-            match routes::route(&req, &ctx) {
+            let Some((seq, reply)) = self.conn.next_request(|req| routes::route(req, &ctx)) else {
+                return;
+            };
+            match reply {
                 Reply::Now(response) => {
                     let now = self.now();
-                    self.conn.respond(req.seq, response, &now);
+                    self.conn.respond(seq, response, &now);
                 }
                 Reply::After(wait, response) => {
-                    self.deferred.push((self.elapsed + wait, req.seq, response));
+                    self.deferred.push((self.elapsed + wait, seq, response));
                 }
             }
         }

@@ -411,16 +411,17 @@ impl Loop {
         let Some(c) = self.conns.get_mut(key).filter(|c| !c.closing) else {
             return;
         };
-        while let Some(request) = c.conn.poll_request() {
-            match routes::route(&request, &app.ctx(now.instant)) {
-                Reply::Now(response) => c.conn.respond(request.seq, response, now),
+        let ctx = app.ctx(now.instant);
+        while let Some((seq, reply)) = c.conn.next_request(|r| routes::route(r, &ctx)) {
+            match reply {
+                Reply::Now(response) => c.conn.respond(seq, response, now),
                 Reply::After(wait, response) => {
                     self.timers.schedule(
                         now.instant + wait,
                         Due::Deferred {
                             key,
                             generation: c.generation,
-                            seq: request.seq,
+                            seq,
                             response: Box::new(response),
                         },
                     );
