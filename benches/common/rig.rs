@@ -50,7 +50,7 @@ impl Rig {
         std::fs::write(root.join("hello.txt"), "Hello, world!").unwrap();
         std::fs::write(root.join("index.html"), "<!DOCTYPE html><p>Hello</p>\n").unwrap();
         Self {
-            conn: Connection::new(settings, Arc::clone(&stats), None, 0, start),
+            conn: Connection::new(settings, stats.register(), None, 0, start),
             stats,
             files: FileCache::new(Duration::from_secs(3600)),
             root: root.canonicalize().unwrap(),

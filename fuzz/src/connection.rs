@@ -284,7 +284,7 @@ impl Run {
         let start = Instant::now();
         Self {
             settings,
-            conn: Connection::new(settings, Arc::clone(&stats), None, 1, start),
+            conn: Connection::new(settings, stats.register(), None, 1, start),
             stats,
             files: FileCache::new(Duration::ZERO),
             start,

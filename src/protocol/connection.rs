@@ -37,7 +37,7 @@ use super::reject::Reject;
 use super::request::{parse_head, Method, Parsed, ParsedHead, RequestHead, Version};
 use super::response::{self, BodyOut, FileOut, Framing, Response};
 use crate::config::{Limits, Timeouts};
-use crate::stats::Stats;
+use crate::stats::Counters;
 
 /// Requests parsed ahead of their responses (pipelining depth served at once).
 pub const MAX_IN_FLIGHT: usize = 32;
@@ -210,7 +210,8 @@ enum Expiry {
 /// The HTTP/1.1 state of one connection.
 pub struct Connection {
     settings: Settings,
-    stats: Arc<Stats>,
+    /// This thread's counters (requests, responses).
+    counters: Arc<Counters>,
     peer: Option<SocketAddr>,
     /// A number for logs: the token in the reactor, a counter elsewhere.
     id: usize,
@@ -253,14 +254,14 @@ impl Connection {
     /// A new connection, opened at `now`.
     pub fn new(
         settings: Settings,
-        stats: Arc<Stats>,
+        counters: Arc<Counters>,
         peer: Option<SocketAddr>,
         id: usize,
         now: Instant,
     ) -> Self {
         Self {
             settings,
-            stats,
+            counters,
             peer,
             id,
             state: State::ReadingHead,
@@ -703,7 +704,7 @@ impl Connection {
 
     /// Hands a complete request to the router (through `next_request`).
     fn dispatch(&mut self, queued: Queued) {
-        Stats::bump(&self.stats.requests);
+        Counters::bump(&self.counters.requests);
         if queued.body_len > 0 {
             log::trace!(
                 "conn {}: request #{} complete ({} body bytes)",
@@ -771,7 +772,7 @@ impl Connection {
                     *c = Continue::Sent;
                     self.start_output(now);
                     self.out.extend_from_slice(response::CONTINUE);
-                    self.stats.count_response(100);
+                    self.counters.count_response(100);
                     // The client only starts sending now: so does its body timer.
                     self.body_progress_at = now.instant;
                     break;
@@ -818,7 +819,7 @@ impl Connection {
         if let BodyOut::File(file) = response::write_response(&mut self.out, response, &framing) {
             self.file = Some(file);
         }
-        self.stats.count_response(status);
+        self.counters.count_response(status);
         if let Some(line) = &slot.request_line {
             log_access(self.peer, now, line, status, body_len, slot.received_at);
         }
@@ -974,7 +975,7 @@ mod tests {
             ..Settings::default()
         };
         let now = DateCache::new().now(start, UNIX_EPOCH + Duration::from_secs(1));
-        let conn = Connection::new(settings, Arc::new(Stats::default()), None, 0, start);
+        let conn = Connection::new(settings, Arc::default(), None, 0, start);
         (conn, now)
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::io_util::{interrupted, out_of_resources, would_block};
 use super::signals::Shutdown;
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 /// How long to wait before accepting again after running out of descriptors: one
 /// frees up only when a connection ends, and each try costs a wake-up.
@@ -92,11 +92,12 @@ pub fn warn_at_limit(max: usize) {
 /// The accept loop of the blocking models. The listener stays non-blocking and is
 /// watched by a small `mio::Poll` together with the signal source, so a signal
 /// interrupts accepting at once. Each accepted socket is counted, numbered (from 1)
-/// and handed to `serve_one` (which switches it to blocking). Returns when a
-/// shutdown was requested.
+/// and handed to `serve_one` (which switches it to blocking); wake-ups count in
+/// `counters`, the calling thread's. Returns when a shutdown was requested.
 pub fn accept_until_shutdown(
     listener: std::net::TcpListener,
     stats: &Stats,
+    counters: &Counters,
     shutdown: &mut Shutdown,
     mut may_accept: impl FnMut() -> bool,
     mut serve_one: impl FnMut(TcpStream, SocketAddr, usize),
@@ -127,8 +128,8 @@ pub fn accept_until_shutdown(
         }
         // The blocking models wait in two places: here, for new connections, and in
         // each connection's blocking read. Only this one is a poll, so only it counts.
-        Stats::bump(&stats.poll_wakeups);
-        Stats::add(&stats.events, events.iter().count() as u64);
+        Counters::bump(&counters.poll_wakeups);
+        Counters::add(&counters.events, events.iter().count() as u64);
         shutdown.drain_pending();
         if shutdown.requested() {
             return Ok(());

@@ -9,6 +9,7 @@
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,7 +17,7 @@ use super::io_util::{interrupted, read_arrived, timed_out, write_output};
 use super::App;
 use crate::protocol::{DateCache, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::Stats;
+use crate::stats::Counters;
 
 /// How often a blocked read wakes up to check for a shutdown request.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
@@ -33,11 +34,12 @@ pub const THREAD_STACK: usize = 256 * 1024;
 
 /// Serves one connection, accepted at `accepted`, until it closes. Its timeouts
 /// run from `accepted`, however long it waited for this thread. I/O errors end this
-/// connection only.
+/// connection only. `counters` are the calling thread's own.
 pub fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     app: &App,
+    counters: &Arc<Counters>,
     id: usize,
     accepted: Instant,
     shutdown: &AtomicBool,
@@ -45,7 +47,7 @@ pub fn serve(
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
     let mut dates = DateCache::new();
-    let mut conn = app.new_connection(peer, id, accepted);
+    let mut conn = app.new_connection(counters, peer, id, accepted);
     let mut buf = vec![0u8; BUFFER_SIZE];
     let mut told_shutdown = false;
     stream.set_write_timeout(Some(WRITE_SLICE))?;
@@ -65,7 +67,7 @@ pub fn serve(
                 match read_arrived(&stream, &mut buf) {
                     Ok(0) => conn.handle_eof(&now),
                     Ok(n) => {
-                        Stats::add(&app.stats.bytes_in, n as u64);
+                        Counters::add(&counters.bytes_in, n as u64);
                         conn.handle_bytes(&buf[..n], &now);
                     }
                     Err(e) if timed_out(&e) || interrupted(&e) => {}
@@ -89,7 +91,7 @@ pub fn serve(
         while let Some(output) = conn.poll_output() {
             match write_output(&mut stream, output) {
                 Ok(n) => {
-                    Stats::add(&app.stats.bytes_out, n as u64);
+                    Counters::add(&counters.bytes_out, n as u64);
                     let now = dates.now(Instant::now(), SystemTime::now());
                     conn.consume_output(n, &now);
                 }
@@ -145,7 +147,7 @@ pub fn serve(
             match read_arrived(&stream, &mut buf) {
                 Ok(0) => conn.handle_eof(&now),
                 Ok(n) => {
-                    Stats::add(&app.stats.bytes_in, n as u64);
+                    Counters::add(&counters.bytes_in, n as u64);
                     conn.handle_bytes(&buf[..n], &now);
                     conn.handle_timeout(&now);
                 }
@@ -165,7 +167,7 @@ pub fn serve(
                 conn.handle_eof(&now);
             }
             Ok(n) => {
-                Stats::add(&app.stats.bytes_in, n as u64);
+                Counters::add(&counters.bytes_in, n as u64);
                 let now = dates.now(Instant::now(), SystemTime::now());
                 conn.handle_bytes(&buf[..n], &now);
             }

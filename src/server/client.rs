@@ -14,7 +14,7 @@ use mio::Interest;
 use super::io_util::{interrupted, would_block, write_output};
 use super::timers::TimerKey;
 use crate::protocol::{Connection, Now};
-use crate::stats::Stats;
+use crate::stats::Counters;
 
 /// Reads per readiness event before the client yields to the others.
 pub const READS_PER_TURN: usize = 4;
@@ -65,7 +65,12 @@ impl Client {
     /// Reads into `scratch` and feeds the connection, until `WouldBlock`, EOF,
     /// backpressure or the budget. How it ended is left in `readable`: still set
     /// means the socket may hold more, and the loop comes back before sleeping.
-    pub fn read_burst(&mut self, scratch: &mut [u8], now: &Now, stats: &Stats) -> io::Result<()> {
+    pub fn read_burst(
+        &mut self,
+        scratch: &mut [u8],
+        now: &Now,
+        counters: &Counters,
+    ) -> io::Result<()> {
         for _ in 0..READS_PER_TURN {
             if !self.conn.wants_read() {
                 return Ok(());
@@ -79,7 +84,7 @@ impl Client {
                 }
                 Ok(n) => {
                     log::trace!("conn {}: read {n} bytes", self.key);
-                    Stats::add(&stats.bytes_in, n as u64);
+                    Counters::add(&counters.bytes_in, n as u64);
                     self.conn.handle_bytes(&scratch[..n], now);
                     // A short read took everything the socket held. Bytes arriving
                     // later raise a new edge, so the read that would only say
@@ -104,7 +109,7 @@ impl Client {
 
     /// Writes the connection's output until it is empty, `WouldBlock`, or the budget.
     /// A full socket clears `writable`; the WRITABLE edge sets it again.
-    pub fn write_burst(&mut self, now: &Now, stats: &Stats) -> io::Result<()> {
+    pub fn write_burst(&mut self, now: &Now, counters: &Counters) -> io::Result<()> {
         for _ in 0..WRITES_PER_TURN {
             let Some(output) = self.conn.poll_output() else {
                 return Ok(());
@@ -112,7 +117,7 @@ impl Client {
             match write_output(&mut self.stream, output) {
                 Ok(n) => {
                     log::trace!("conn {}: wrote {n} bytes", self.key);
-                    Stats::add(&stats.bytes_out, n as u64);
+                    Counters::add(&counters.bytes_out, n as u64);
                     self.conn.consume_output(n, now);
                 }
                 Err(e) if would_block(&e) => {

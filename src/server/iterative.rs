@@ -23,13 +23,17 @@ pub fn run(
 ) -> io::Result<()> {
     app.stats.thread_started();
     let flag = shutdown.flag();
+    // One thread accepts and serves: one set of counters for both.
+    let counters = app.stats.register();
     accept_until_shutdown(
         listener,
         &app.stats,
+        &counters,
         &mut shutdown,
         || true,
         |stream, peer, id| {
-            if let Err(e) = blocking::serve(stream, peer, &app, id, Instant::now(), &flag) {
+            let accepted = Instant::now();
+            if let Err(e) = blocking::serve(stream, peer, &app, &counters, id, accepted, &flag) {
                 log::debug!("conn {id}: {e}");
             }
             Stats::bump(&app.stats.connections_closed);

@@ -39,7 +39,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::config::{Config, Model};
 use crate::protocol::{Connection, Settings};
 use crate::routes::{Ctx, FileCache};
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 pub mod accept;
 pub mod blocking;
@@ -88,14 +88,14 @@ impl App {
     }
 
     /// A fresh protocol state machine for an accepted connection.
-    pub fn new_connection(&self, peer: SocketAddr, id: usize, now: Instant) -> Connection {
-        Connection::new(
-            self.settings(),
-            Arc::clone(&self.stats),
-            Some(peer),
-            id,
-            now,
-        )
+    pub fn new_connection(
+        &self,
+        counters: &Arc<Counters>,
+        peer: SocketAddr,
+        id: usize,
+        now: Instant,
+    ) -> Connection {
+        Connection::new(self.settings(), Arc::clone(counters), Some(peer), id, now)
     }
 
     /// What routes may know, as of `now`.

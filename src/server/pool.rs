@@ -157,9 +157,11 @@ impl Pool {
         let workers = handles.len();
         let max = app.config.max_connections as u64;
         let mut warned_busy = false;
+        let accept_counters = app.stats.register();
         let accepted = accept_until_shutdown(
             listener,
             &app.stats,
+            &accept_counters,
             &mut shutdown,
             || app.stats.connections_open() < max,
             |stream, peer, id| {
@@ -224,6 +226,7 @@ fn spawn_worker(
         .name(format!("pool-{index}"))
         .stack_size(blocking::THREAD_STACK)
         .spawn(move || {
+            let counters = app.stats.register();
             while let Some(Job {
                 stream,
                 peer,
@@ -234,7 +237,7 @@ fn spawn_worker(
                 // A panic must not shrink the pool for good: the connection is
                 // lost, the worker goes on.
                 let served = panic::catch_unwind(AssertUnwindSafe(|| {
-                    blocking::serve(stream, peer, &app, id, accepted, &flag)
+                    blocking::serve(stream, peer, &app, &counters, id, accepted, &flag)
                 }));
                 match served {
                     Ok(Ok(())) => {}
@@ -243,6 +246,7 @@ fn spawn_worker(
                 }
                 Stats::bump(&app.stats.connections_closed);
             }
+            app.stats.retire(&counters);
             app.stats.thread_finished();
         })
         .inspect_err(|_| stats.thread_finished())

@@ -31,7 +31,7 @@ use super::timers::{self, Due, TimerKey, TimerLoop, Timers};
 use super::{App, Worker};
 use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 /// The listener's token. Connection tokens are slab keys, far below these.
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -75,6 +75,8 @@ struct Reactor {
     /// Clients to close at the end of this turn.
     closing: Vec<usize>,
     app: Arc<App>,
+    /// This loop's counters: only this thread writes them.
+    counters: Arc<Counters>,
     dates: DateCache,
     scratch: Vec<u8>,
     stats_line: StatsLine,
@@ -108,6 +110,7 @@ impl Reactor {
             revisit: Vec::new(),
             closing: Vec::new(),
             stats_line,
+            counters: app.stats.register(),
             app,
             dates: DateCache::new(),
             scratch: vec![0; SCRATCH_SIZE],
@@ -126,8 +129,8 @@ impl Reactor {
             }
             let fired = events.iter().count();
             log::trace!("poll: woke with {fired} events (timeout was {timeout:?})");
-            Stats::bump(&self.app.stats.poll_wakeups);
-            Stats::add(&self.app.stats.events, fired as u64);
+            Counters::bump(&self.counters.poll_wakeups);
+            Counters::add(&self.counters.events, fired as u64);
 
             for event in events.iter() {
                 // A fresh time per event: a batch of slow handlers (/spin) must not
@@ -230,7 +233,9 @@ impl Reactor {
         let entry = self.clients.vacant_entry();
         let key = entry.key();
         self.next_generation += 1;
-        let conn = self.app.new_connection(peer, key, now.instant);
+        let conn = self
+            .app
+            .new_connection(&self.counters, peer, key, now.instant);
         entry.insert(Client::new(key, stream, conn, self.next_generation));
         Stats::bump(&self.app.stats.connections_accepted);
         log::debug!("conn {key}: accepted {peer}");
@@ -314,7 +319,7 @@ impl Reactor {
         let result: io::Result<()> = (|| {
             for _round in 0..DRIVE_ROUNDS {
                 if client.readable && client.conn.wants_read() {
-                    client.read_burst(&mut self.scratch, now, &app.stats)?;
+                    client.read_burst(&mut self.scratch, now, &self.counters)?;
                 }
                 let ctx = app.ctx(now.instant);
                 while let Some((seq, reply)) = client.conn.next_request(|r| routes::route(r, &ctx))
@@ -335,7 +340,7 @@ impl Reactor {
                     }
                 }
                 if client.writable && client.conn.wants_write() && !client.write_shut {
-                    client.write_burst(now, &app.stats)?;
+                    client.write_burst(now, &self.counters)?;
                 }
                 // Writing may have let the connection parse more requests, or want
                 // input again: go round while there is something to do.

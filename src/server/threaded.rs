@@ -29,9 +29,11 @@ pub fn run(
     let flag = shutdown.flag();
     let max = app.config.max_connections as u64;
     let limit_app = Arc::clone(&app);
+    let accept_counters = app.stats.register();
     accept_until_shutdown(
         listener,
         &app.stats,
+        &accept_counters,
         &mut shutdown,
         || limit_app.stats.connections_open() < max,
         |stream, peer, id| {
@@ -44,9 +46,13 @@ pub fn run(
                 .name(format!("conn-{id}"))
                 .stack_size(blocking::THREAD_STACK)
                 .spawn(move || {
-                    if let Err(e) = blocking::serve(stream, peer, &app, id, accepted, &flag) {
+                    let counters = app.stats.register();
+                    let served =
+                        blocking::serve(stream, peer, &app, &counters, id, accepted, &flag);
+                    if let Err(e) = served {
                         log::debug!("conn {id}: {e}");
                     }
+                    app.stats.retire(&counters);
                     Stats::bump(&app.stats.connections_closed);
                     app.stats.thread_finished();
                 });

@@ -37,7 +37,7 @@ impl Harness {
         let stats = Arc::new(Stats::default());
         let start = Instant::now();
         Self {
-            conn: Connection::new(settings, Arc::clone(&stats), None, 1, start),
+            conn: Connection::new(settings, stats.register(), None, 1, start),
             stats,
             start,
             elapsed: Duration::ZERO,

@@ -14,7 +14,7 @@ use super::ops::{Completion, Kind, Ring, Tag};
 use crate::protocol::{Connection, Now, Output};
 use crate::server::io_util::FILE_CHUNK;
 use crate::server::timers::TimerKey;
-use crate::stats::Stats;
+use crate::stats::Counters;
 
 /// The connection's receive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Conn {
         cqe: &Completion,
         bufs: &mut BufRing,
         now: &Now,
-        stats: &Stats,
+        counters: &Counters,
     ) -> io::Result<()> {
         self.recv = Recv::Idle;
         self.socket_empty = !cqe.socket_nonempty();
@@ -167,7 +167,7 @@ impl Conn {
             let n = cqe.bytes().unwrap_or(0);
             let bytes = bufs.received(bid, n);
             log::trace!("conn {key}: received {n} bytes");
-            Stats::add(&stats.bytes_in, n as u64);
+            Counters::add(&counters.bytes_in, n as u64);
             self.conn.handle_bytes(bytes, now);
             bufs.give_back(bid);
             return Ok(());
@@ -201,7 +201,7 @@ impl Conn {
         cqe: &Completion,
         ring: &mut Ring,
         now: &Now,
-        stats: &Stats,
+        counters: &Counters,
     ) -> io::Result<()> {
         self.send = Send::Idle;
         let Some(buf) = &mut self.buf else {
@@ -228,7 +228,7 @@ impl Conn {
                 buf.sent(tag, n);
                 let n = result?;
                 log::trace!("conn {key}: sent {n} bytes");
-                Stats::add(&stats.bytes_out, n as u64);
+                Counters::add(&counters.bytes_out, n as u64);
                 self.conn.consume_output(n, now);
                 Ok(())
             }

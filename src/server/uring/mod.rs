@@ -55,7 +55,7 @@ use super::{App, Worker};
 use crate::protocol::connection::ACCESS_LOG;
 use crate::protocol::{Connection, DateCache, Now, Phase};
 use crate::routes::{self, Reply};
-use crate::stats::Stats;
+use crate::stats::{Counters, Stats};
 
 /// Submission slots of the loop's ring.
 const RING_ENTRIES: u32 = 1024;
@@ -105,6 +105,8 @@ struct Loop {
     /// Peer addresses are only for logs: asked of the kernel only when logged.
     want_peer: bool,
     app: Arc<App>,
+    /// This loop's counters: only this thread writes them.
+    counters: Arc<Counters>,
     dates: DateCache,
     stats_line: StatsLine,
 }
@@ -140,6 +142,7 @@ impl Loop {
             want_peer: log::log_enabled!(target: ACCESS_LOG, log::Level::Info)
                 || log::log_enabled!(log::Level::Debug),
             stats_line,
+            counters: app.stats.register(),
             app,
             dates: DateCache::new(),
         };
@@ -186,8 +189,8 @@ impl Loop {
             "ring: woke with {} completions (timeout was {timeout:?})",
             done.len()
         );
-        Stats::bump(&self.app.stats.poll_wakeups);
-        Stats::add(&self.app.stats.events, done.len() as u64);
+        Counters::bump(&self.counters.poll_wakeups);
+        Counters::add(&self.counters.events, done.len() as u64);
         for cqe in &done {
             // A fresh time per completion: a batch of slow handlers (/spin) must not
             // leave timers and the drain deadline computed from a stale clock.
@@ -242,7 +245,6 @@ impl Loop {
 
     fn on_conn_completion(&mut self, tag: Tag, cqe: &Completion, now: &Now) {
         let key = tag.key as usize;
-        let app = Arc::clone(&self.app);
         let Some(conn) = live(&mut self.conns, tag) else {
             // Keys are freed only after their last completion, so this is a bug; the
             // buffer it carries still goes back to the kernel.
@@ -255,8 +257,8 @@ impl Loop {
             return;
         };
         let result = match tag.kind {
-            Kind::Recv => conn.on_recv(key, cqe, &mut self.ring.bufs, now, &app.stats),
-            _ => conn.on_output(key, tag, cqe, &mut self.ring, now, &app.stats),
+            Kind::Recv => conn.on_recv(key, cqe, &mut self.ring.bufs, now, &self.counters),
+            _ => conn.on_output(key, tag, cqe, &mut self.ring, now, &self.counters),
         };
         if let Err(e) = result {
             log::debug!("conn {key}: {e}; closing");
@@ -355,7 +357,7 @@ impl Loop {
         self.next_generation += 1;
         let mut conn = Connection::new(
             self.app.settings(),
-            Arc::clone(&self.app.stats),
+            Arc::clone(&self.counters),
             peer,
             key,
             now.instant,
