@@ -141,6 +141,15 @@ fn check_complete(data: &[u8], limits: &Limits, head: &RequestHead, consumed: us
     if head.version == Version::Http11 {
         assert_eq!(hosts, 1, "an HTTP/1.1 head without Host accepted");
     }
+    // The head keeps no field positions and reads the lines again when asked:
+    // it must cut exactly the names and values httparse did.
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers.max(1)];
+    let mut direct = httparse::Request::new(&mut storage);
+    if let Ok(httparse::Status::Complete(_)) = direct.parse(&data[..consumed]) {
+        let theirs: Vec<(&str, &[u8])> = direct.headers.iter().map(|h| (h.name, h.value)).collect();
+        let ours: Vec<(&str, &[u8])> = head.headers().collect();
+        assert_eq!(ours, theirs, "the fields read again differ from httparse's");
+    }
     for (name, value) in head.headers() {
         assert!(!name.is_empty(), "an empty field name");
         assert!(

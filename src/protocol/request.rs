@@ -9,8 +9,6 @@
 use std::mem::MaybeUninit;
 use std::ops::Range;
 
-use smallvec::SmallVec;
-
 use super::body::BodyFraming;
 use super::host;
 use super::reject::Reject;
@@ -70,9 +68,6 @@ impl Version {
     }
 }
 
-/// Fields kept inline in a [`ParsedHead`] before it allocates for more.
-const INLINE_FIELDS: usize = 4;
-
 /// A byte range of the head, as offsets from its first byte (a head is at most
 /// `max_head` bytes, far below 4 GiB): half the size of a `Range<usize>`, so a
 /// parsed head moves through the connection's queues in fewer bytes.
@@ -94,13 +89,6 @@ impl Span {
     fn range(self) -> Range<usize> {
         self.start as usize..self.end as usize
     }
-}
-
-/// One field's name and value.
-#[derive(Clone, Copy, Debug)]
-struct FieldSpan {
-    name: Span,
-    value: Span,
 }
 
 /// The outcome of parsing when the input may still be incomplete.
@@ -138,9 +126,11 @@ pub struct ParsedHead {
     path_span: Option<Span>,
     /// The `X-Request-Id` value, noticed in the same pass as the framing fields.
     request_id: Option<Span>,
-    /// Where each field's name and value are. Inline up to a few fields (a
-    /// benchmark's request has one, curl's three), so most heads allocate nothing.
-    headers: SmallVec<[FieldSpan; INLINE_FIELDS]>,
+    /// Where the field lines start. Their positions are not kept: the one pass at
+    /// parse time notes every field the core acts on, and a route that asks for
+    /// another (rare: Range, If-*, /echo) reads the lines again, which keeps a
+    /// parsed head small enough to move through the connection's queues cheaply.
+    fields_at: u32,
 }
 
 impl ParsedHead {
@@ -215,22 +205,43 @@ impl<'a> RequestHead<'a> {
 
     /// The value of the first field named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        // Compared as bytes: routes ask for several fields per request, and turning
-        // every name back into a `&str` to compare it showed up in profiles.
-        let bytes = self.bytes;
-        self.parsed
-            .headers
-            .iter()
-            .find(|f| bytes[f.name.range()].eq_ignore_ascii_case(name.as_bytes()))
-            .map(|f| &bytes[f.value.range()])
+        // Compared as bytes: turning every name into a `&str` to compare it showed
+        // up in profiles.
+        self.field_lines()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, value)| value)
     }
 
     /// All fields in the order received.
-    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
-        self.parsed
-            .headers
-            .iter()
-            .map(|f| (self.text(f.name), &self.bytes[f.value.range()]))
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> {
+        self.field_lines().map(|(name, value)| {
+            // SAFETY: a field name is a token (RFC 9110 §5.1), which httparse checked
+            // byte by byte when it parsed these bytes (the contract of `reunite`):
+            // ASCII, so UTF-8.
+            (unsafe { std::str::from_utf8_unchecked(name) }, value)
+        })
+    }
+
+    /// The field lines as httparse accepted them, read again: `name ":" OWS value
+    /// OWS` ending in LF or CRLF, until the empty line. httparse (default config)
+    /// refuses every other shape, so this cuts the same names and values it did:
+    /// the value without the OWS around it (nor the CR).
+    fn field_lines(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> {
+        let is_ows = |b: &u8| matches!(b, b' ' | b'\t' | b'\r');
+        self.bytes[self.parsed.fields_at as usize..]
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .take_while(|line| !line.is_empty())
+            .filter_map(move |line| {
+                let colon = line.iter().position(|&b| b == b':')?;
+                let value = &line[colon + 1..];
+                let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+                let end = value
+                    .iter()
+                    .rposition(|b| !is_ows(b))
+                    .map_or(start, |e| e + 1);
+                Some((&line[..colon], &value[start..end]))
+            })
     }
 
     fn text(&self, span: Span) -> &'a str {
@@ -296,17 +307,18 @@ pub fn parse_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<RequestHe
     };
 
     let mut fields = FieldSummary::default();
-    let mut headers = SmallVec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
-        let field = FieldSpan {
-            name: span_of(h.name.as_bytes()),
-            value: span_of(h.value),
-        };
         if fields.note(h.name, h.value)? == Noted::RequestId && fields.request_id.is_none() {
-            fields.request_id = Some(field.value);
+            fields.request_id = Some(span_of(h.value));
         }
-        headers.push(field);
     }
+    // The field lines start after the request line: the first LF after the target
+    // (empty lines before the request line come before the target).
+    let target = span_of(target_str.as_bytes());
+    let fields_at = buf[target.end as usize..consumed]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(consumed, |lf| target.end as usize + lf + 1);
     let framing = fields.framing(version)?;
 
     if version == Version::Http11 && fields.hosts == 0 {
@@ -331,10 +343,10 @@ pub fn parse_head<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parsed<RequestHe
                 may_be_conditional: fields.conditional,
                 len: Span::new(0..consumed).end,
                 method_span: span_of(method_str.as_bytes()),
-                target_span: span_of(target_str.as_bytes()),
+                target_span: target,
                 path_span: path_of(target_str).map(|p| span_of(p.as_bytes())),
                 request_id: fields.request_id,
-                headers,
+                fields_at: Span::new(0..fields_at).end,
             },
             bytes: &buf[..consumed],
         },
@@ -793,6 +805,25 @@ mod tests {
             assert_eq!(head.may_be_conditional, noticed, "{field}");
         }
         assert!(!complete("GET / HTTP/1.1\r\nHost: h\r\n\r\n").may_be_conditional);
+    }
+
+    /// The fields are read again from the bytes when asked: the same names and
+    /// values httparse cut, whatever the whitespace and line endings.
+    #[test]
+    fn fields_read_again_are_httparses() {
+        let raw = "\r\nGET /x HTTP/1.1\r\nHost: h\r\nX-A:  spaced \t \r\nX-Empty:\r\n\
+                   X-Tabs:\t\tv\nX-Colon: a:b: c\r\nx-request-id: 7\r\n\r\nGET /next";
+        let head = complete(raw);
+        let mut storage = [httparse::EMPTY_HEADER; 16];
+        let mut direct = httparse::Request::new(&mut storage);
+        assert!(direct.parse(raw.as_bytes()).unwrap().is_complete());
+        let theirs: Vec<(&str, &[u8])> = direct.headers.iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(head.headers().collect::<Vec<_>>(), theirs);
+        assert_eq!(head.header("x-a"), Some(&b"spaced"[..]));
+        assert_eq!(head.header("X-EMPTY"), Some(&b""[..]));
+        assert_eq!(head.header("x-colon"), Some(&b"a:b: c"[..]));
+        assert_eq!(head.request_id(), Some(&b"7"[..]));
+        assert_eq!(head.header("next"), None);
     }
 
     #[test]
