@@ -13,7 +13,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::date::Now;
+use super::date::{Now, HTTP_DATE_LEN};
 
 /// The `Server` header value.
 pub const SERVER_NAME: &str = concat!("reactor/", env!("CARGO_PKG_VERSION"));
@@ -82,7 +82,7 @@ impl Body {
             Self::Shared(b) => b.as_slice().len() as u64,
             Self::File(f) => f.len,
             Self::Parts(p) => p.pieces.iter().map(Piece::len).sum(),
-            Self::Prepared(p) => p.body().len() as u64,
+            Self::Prepared(p) => p.body_len() as u64,
         }
     }
 
@@ -152,44 +152,86 @@ impl SharedBytes {
     pub fn as_slice(&self) -> &[u8] {
         &self.bytes[self.range.clone()]
     }
+
+    /// `range` of these bytes (cut to fit), sharing the same buffer.
+    pub fn slice(&self, range: Range<usize>) -> Self {
+        let start = self.range.start + range.start.min(self.range.len());
+        let end = self.range.start + range.end.min(self.range.len());
+        Self::new(Arc::clone(&self.bytes), start..end.max(start))
+    }
 }
 
-/// A response whose head is rendered once, for the answers a busy server repeats
-/// (a cached file's 200, `/hello`): the status line, `Server`, and every field the
-/// route would add (Content-Type, Content-Length, ETag, ...) are one template with a
-/// gap for the `Date` value; only the fields the connection decides per request
-/// (`Connection`, `X-Request-Id`) are written each time. It is built by the same
+/// A response rendered once, for the answers a busy server repeats (a cached file's
+/// 200, `/hello`): status line, `Server`, every field the route would add
+/// (Content-Type, Content-Length, ETag, ...), the blank line and the body, as one
+/// buffer with a gap for the `Date` value. A keep-alive answer is then one copy
+/// and the date; only when the connection adds a field of its own (`Connection`,
+/// `X-Request-Id`) is it copied in two parts around them. It is built by the same
 /// code that writes any head ([`PreparedResponse::new`]), so a prepared answer and
 /// a freshly built one are the same bytes.
 #[derive(Debug)]
 pub struct PreparedResponse {
     status: u16,
-    /// The head up to the end of its last field, with the `Date` value missing at
-    /// `date_at`; no `Connection`, no `X-Request-Id`, no blank line.
-    template: Box<[u8]>,
+    /// The whole response; the body is shared with whoever lends it out
+    /// ([`PreparedResponse::body`]).
+    bytes: Arc<[u8]>,
+    /// Where the `Date` value goes.
     date_at: usize,
-    body: SharedBytes,
+    /// Where the route's fields end: the connection's go here, then the blank line.
+    fields_end: usize,
 }
 
 impl PreparedResponse {
-    /// Renders `response`'s head once; `body` must be its body's bytes.
-    pub fn new(response: &Response, body: SharedBytes) -> Self {
-        debug_assert_eq!(response.body.len(), body.as_slice().len() as u64);
-        let mut template = Vec::with_capacity(HEAD_RESERVE);
-        write_status_line(&mut template, response.status);
-        let date_at = template.len();
-        write_entity_fields(&mut template, response);
+    /// Renders `response` once: its head, and its body, which must be in memory
+    /// (a file body is for the driver to send, and cannot be prepared).
+    pub fn new(response: &Response) -> Self {
+        let body: &[u8] = match &response.body {
+            Body::Static(bytes) => bytes,
+            Body::Bytes(bytes) => bytes,
+            Body::Shared(bytes) => bytes.as_slice(),
+            Body::Prepared(prepared) => &prepared.bytes[prepared.body_at()..],
+            Body::Empty | Body::File(_) | Body::Parts(_) => {
+                debug_assert!(
+                    response.body.is_empty(),
+                    "only a body in memory is prepared"
+                );
+                &[]
+            }
+        };
+        let mut bytes = Vec::with_capacity(HEAD_RESERVE + body.len());
+        write_status_line(&mut bytes, response.status);
+        let date_at = bytes.len();
+        bytes.extend_from_slice(&[b' '; HTTP_DATE_LEN]);
+        write_entity_fields(&mut bytes, response);
+        let fields_end = bytes.len();
+        bytes.extend_from_slice(b"\r\n");
+        bytes.extend_from_slice(body);
         Self {
             status: response.status,
-            template: template.into(),
+            bytes: bytes.into(),
             date_at,
-            body,
+            fields_end,
         }
     }
 
-    /// The body bytes.
-    pub fn body(&self) -> &[u8] {
-        self.body.as_slice()
+    /// The body, shared: no copy is made.
+    pub fn body(&self) -> SharedBytes {
+        SharedBytes::new(Arc::clone(&self.bytes), self.body_at()..self.bytes.len())
+    }
+
+    fn body_at(&self) -> usize {
+        self.fields_end + 2
+    }
+
+    fn body_len(&self) -> usize {
+        self.bytes.len() - self.body_at()
+    }
+
+    /// Appends bytes `..end` with the date filled in.
+    fn write_until(&self, out: &mut Vec<u8>, end: usize, date: &[u8; HTTP_DATE_LEN]) {
+        let at = out.len() + self.date_at;
+        out.extend_from_slice(&self.bytes[..end]);
+        out[at..at + HTTP_DATE_LEN].copy_from_slice(date);
     }
 }
 
@@ -378,10 +420,7 @@ pub fn write_head(out: &mut Vec<u8>, response: &Response, framing: &Framing<'_>)
     // One reservation, then copies that never reallocate.
     out.reserve(HEAD_RESERVE);
     if let Body::Prepared(prepared) = &response.body {
-        let (before, after) = prepared.template.split_at(prepared.date_at);
-        out.extend_from_slice(before);
-        out.extend_from_slice(&framing.now.date);
-        out.extend_from_slice(after);
+        prepared.write_until(out, prepared.fields_end, &framing.now.date);
     } else {
         write_status_line(out, response.status);
         out.extend_from_slice(&framing.now.date);
@@ -515,6 +554,19 @@ fn next_range(pieces: &mut std::vec::IntoIter<Piece>, out: &mut Vec<u8>) -> Opti
 
 /// Appends the whole response to `out`, except a file body, which is returned.
 pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'_>) -> BodyOut {
+    if let Body::Prepared(prepared) = &response.body {
+        // The connection adds no field (a keep-alive answer with no request id):
+        // the whole response is one copy.
+        if !(framing.close || framing.confirm_keep_alive || framing.request_id.is_some()) {
+            let end = if framing.head_request {
+                prepared.body_at()
+            } else {
+                prepared.bytes.len()
+            };
+            prepared.write_until(out, end, &framing.now.date);
+            return BodyOut::Done;
+        }
+    }
     write_head(out, &response, framing);
     if framing.head_request || response.has_no_content() {
         return BodyOut::Done;
@@ -534,7 +586,7 @@ pub fn write_response(out: &mut Vec<u8>, response: Response, framing: &Framing<'
             BodyOut::Done
         }
         Body::Prepared(prepared) => {
-            out.extend_from_slice(prepared.body());
+            out.extend_from_slice(&prepared.bytes[prepared.body_at()..]);
             BodyOut::Done
         }
         Body::File(FileBody { file, offset, len }) => {
@@ -605,6 +657,28 @@ mod tests {
                  X-Request-Id: abc-1\r\n\r\nHello, world!"
             )
         );
+    }
+
+    /// A prepared answer is the same bytes as the one built each time, whatever
+    /// fields the connection adds and whether the request was HEAD.
+    #[test]
+    fn prepared_responses_are_the_bytes_a_built_one_would_be() {
+        let build = || {
+            Response::text(200, "Hello, world!")
+                .header("ETag", "\"1-d\"")
+                .header("Accept-Ranges", "bytes")
+        };
+        let prepared = Arc::new(PreparedResponse::new(&build()));
+        assert_eq!(prepared.body().as_slice(), b"Hello, world!");
+        for close in [false, true] {
+            for head_request in [false, true] {
+                for id in [None, Some(&b"r-1"[..])] {
+                    let built = serialize(build(), close, head_request, id);
+                    let fast = serialize(Response::prepared(&prepared), close, head_request, id);
+                    assert_eq!(fast, built, "close {close}, HEAD {head_request}, id {id:?}");
+                }
+            }
+        }
     }
 
     #[test]

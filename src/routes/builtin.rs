@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{Ctx, Reply};
 use crate::protocol::conditional::{self, Conditions, Decision, Validators};
 use crate::protocol::response::PreparedResponse;
-use crate::protocol::{Request, Response, SharedBytes};
+use crate::protocol::{Request, Response};
 use crate::stats;
 
 /// Longest `/delay` accepted, in milliseconds.
@@ -61,14 +61,8 @@ pub fn live() -> Response {
 
 /// `/hello`: the benchmark target, prepared once: no field is built per request.
 pub fn hello() -> Response {
-    static HELLO: LazyLock<Arc<PreparedResponse>> = LazyLock::new(|| {
-        const BODY: &[u8] = b"Hello, world!";
-        let body = SharedBytes::new(Arc::from(BODY), 0..BODY.len());
-        Arc::new(PreparedResponse::new(
-            &Response::text(200, BODY.to_vec()),
-            body,
-        ))
-    });
+    static HELLO: LazyLock<Arc<PreparedResponse>> =
+        LazyLock::new(|| Arc::new(PreparedResponse::new(&Response::text(200, "Hello, world!"))));
     Response::prepared(&HELLO)
 }
 

@@ -26,6 +26,7 @@ use rustc_hash::FxHashMap;
 
 use crate::protocol::conditional::ETag;
 use crate::protocol::response::PreparedResponse;
+use crate::protocol::SharedBytes;
 
 /// Largest file kept in memory: 64 KiB, the size up to which `file_response` reads
 /// a body inline anyway, so a cached file costs no more memory than answering it did.
@@ -50,12 +51,11 @@ pub struct FileFacts {
 /// One file as the uncached path found it.
 #[derive(Debug)]
 pub struct CachedFile {
-    /// The whole file.
-    pub bytes: Arc<[u8]>,
     /// Length, validators (ETag, Last-Modified) and type, as found when it was read.
     pub facts: FileFacts,
     /// The answer to a GET or HEAD with no precondition and no Range, the one a busy
-    /// site gives most: head rendered once, from the same facts.
+    /// site gives most, rendered once from the same facts. It holds the file's bytes
+    /// ([`CachedFile::bytes`]), so they are in memory once.
     pub whole: Arc<PreparedResponse>,
     /// When the file was read: the entry is trusted until this plus the TTL.
     pub read_at: Instant,
@@ -74,6 +74,13 @@ struct Entries {
     /// of files that exist, at most MAX_ENTRIES of them, so flooding is bounded.
     by_path: FxHashMap<Box<str>, Arc<CachedFile>>,
     bytes: usize,
+}
+
+impl CachedFile {
+    /// The whole file, shared with the prepared answer.
+    pub fn bytes(&self) -> SharedBytes {
+        self.whole.body()
+    }
 }
 
 impl FileCache {
@@ -102,7 +109,7 @@ impl FileCache {
 
     /// Remembers `file` under `url_path` (replacing an older entry) if it fits.
     pub fn insert(&self, url_path: &str, file: Arc<CachedFile>) {
-        let size = file.bytes.len();
+        let size = file.facts.len as usize;
         if !self.enabled() || size as u64 > MAX_FILE {
             return;
         }
@@ -110,7 +117,7 @@ impl FileCache {
             return;
         };
         if let Some(old) = entries.by_path.remove(url_path) {
-            entries.bytes -= old.bytes.len();
+            entries.bytes -= old.facts.len as usize;
         }
         if entries.bytes + size > MAX_TOTAL || entries.by_path.len() >= MAX_ENTRIES {
             // Start over rather than track recency: the hot files come back at once.
@@ -135,15 +142,12 @@ impl FileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Body, Response, SharedBytes};
+    use crate::protocol::Response;
 
     fn file(size: usize, read_at: Instant) -> Arc<CachedFile> {
-        let bytes: Arc<[u8]> = vec![b'x'; size].into();
-        let body = SharedBytes::new(Arc::clone(&bytes), 0..size);
-        let response = Response::with_body(200, "text/plain", Body::Shared(body.clone()));
+        let response = Response::text(200, vec![b'x'; size]);
         Arc::new(CachedFile {
-            whole: Arc::new(PreparedResponse::new(&response, body)),
-            bytes,
+            whole: Arc::new(PreparedResponse::new(&response)),
             facts: FileFacts {
                 len: size as u64,
                 mtime: None,

@@ -80,12 +80,9 @@ impl CachedFile {
     /// A file read whole at `read_at`, with its plain 200 prepared from the same
     /// facts [`respond`] would answer with.
     pub fn new(bytes: Vec<u8>, facts: FileFacts, read_at: Instant) -> Self {
-        let bytes: Arc<[u8]> = bytes.into();
-        let body = SharedBytes::new(Arc::clone(&bytes), 0..bytes.len());
-        let whole = whole_file(&facts, Body::Shared(body.clone()));
+        let whole = whole_file(&facts, Body::Bytes(bytes));
         Self {
-            whole: Arc::new(PreparedResponse::new(&whole, body)),
-            bytes,
+            whole: Arc::new(PreparedResponse::new(&whole)),
             facts,
             read_at,
         }
@@ -112,7 +109,7 @@ pub enum Contents<'a> {
     /// response, larger ones sent from the file.
     Open(File, &'a Path),
     /// The whole file, already in memory.
-    Cached(&'a Arc<[u8]>),
+    Cached(SharedBytes),
 }
 
 /// The response for a regular file: 200, 206, 304, 412 or 416.
@@ -183,10 +180,7 @@ fn single(contents: Contents<'_>, range: ByteRange) -> Result<Body, Response> {
     Ok(match contents {
         Contents::Cached(bytes) => {
             // Both ends lie within the file, which is at most MAX_FILE bytes.
-            Body::Shared(SharedBytes::new(
-                Arc::clone(bytes),
-                range.first as usize..range.last as usize + 1,
-            ))
+            Body::Shared(bytes.slice(range.first as usize..range.last as usize + 1))
         }
         Contents::Open(file, name) if range.size() <= INLINE_MAX => {
             let mut bytes = vec![0; range.size() as usize];
@@ -232,8 +226,9 @@ fn multipart(
                 let at = body.len();
                 body.resize(at + range.size() as usize, 0);
                 match &contents {
-                    Contents::Cached(bytes) => body[at..]
-                        .copy_from_slice(&bytes[range.first as usize..range.last as usize + 1]),
+                    Contents::Cached(bytes) => body[at..].copy_from_slice(
+                        &bytes.as_slice()[range.first as usize..range.last as usize + 1],
+                    ),
                     Contents::Open(file, name) => {
                         read_at(file, name, &mut body[at..], range.first)?
                     }

@@ -64,7 +64,7 @@ pub fn serve(req: &Request, root: &Path, cache: &FileCache, now: Instant) -> Res
         if !req.may_be_conditional {
             return Response::prepared(&file.whole);
         }
-        return respond(req, &file.facts, Contents::Cached(&file.bytes));
+        return respond(req, &file.facts, Contents::Cached(file.bytes()));
     }
     let segments = match url_segments(raw) {
         Ok(segments) => segments,
@@ -282,7 +282,7 @@ fn answer_open_file(
         if let Ok(bytes) = read_whole(&file, facts.len) {
             let cached = Arc::new(CachedFile::new(bytes, facts, now));
             cache.insert(url_path, Arc::clone(&cached));
-            return respond(req, &cached.facts, Contents::Cached(&cached.bytes));
+            return respond(req, &cached.facts, Contents::Cached(cached.bytes()));
         }
     }
     respond(req, &facts, Contents::Open(file, name))
