@@ -511,6 +511,16 @@ impl Connection {
     /// Parses what it can, queues what is answered, and settles the state. Every
     /// input ends here, so the rules of progress live in one place.
     fn advance(&mut self, now: &Now) {
+        // Waiting for a head with nothing unparsed, no EOF and no shutdown (the usual
+        // case after a response): parsing would change nothing.
+        let nothing_to_parse = matches!(self.state, State::ReadingHead)
+            && self.input_pos == self.input.len()
+            && !self.peer_eof
+            && !self.shutting_down;
+        if nothing_to_parse {
+            self.finish_advance(now);
+            return;
+        }
         let input = std::mem::take(&mut self.input);
         let used = self.parse(&input[self.input_pos..], self.input_pos, now);
         self.input = input;

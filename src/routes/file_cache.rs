@@ -68,11 +68,19 @@ pub struct FileCache {
     entries: Mutex<Entries>,
 }
 
+#[derive(Debug)]
+struct Entry {
+    file: Arc<CachedFile>,
+    /// `read_at` plus the TTL, added once at insertion rather than per lookup;
+    /// `None` when that is beyond what an `Instant` can hold (trusted for good).
+    fresh_until: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
 struct Entries {
     /// Fx hashing: SipHash cost more than the rest of a lookup. Keys are URL paths
     /// of files that exist, at most MAX_ENTRIES of them, so flooding is bounded.
-    by_path: FxHashMap<Box<str>, Arc<CachedFile>>,
+    by_path: FxHashMap<Box<str>, Entry>,
     bytes: usize,
 }
 
@@ -104,7 +112,8 @@ impl FileCache {
         }
         let entries = self.entries.lock().ok()?;
         let entry = entries.by_path.get(url_path)?;
-        (now.saturating_duration_since(entry.read_at) < self.ttl).then(|| Arc::clone(entry))
+        let fresh = entry.fresh_until.is_none_or(|until| now < until);
+        fresh.then(|| Arc::clone(&entry.file))
     }
 
     /// Remembers `file` under `url_path` (replacing an older entry) if it fits.
@@ -117,7 +126,7 @@ impl FileCache {
             return;
         };
         if let Some(old) = entries.by_path.remove(url_path) {
-            entries.bytes -= old.facts.len as usize;
+            entries.bytes -= old.file.facts.len as usize;
         }
         if entries.bytes + size > MAX_TOTAL || entries.by_path.len() >= MAX_ENTRIES {
             // Start over rather than track recency: the hot files come back at once.
@@ -125,7 +134,10 @@ impl FileCache {
             entries.bytes = 0;
         }
         entries.bytes += size;
-        entries.by_path.insert(url_path.into(), file);
+        let fresh_until = file.read_at.checked_add(self.ttl);
+        entries
+            .by_path
+            .insert(url_path.into(), Entry { file, fresh_until });
     }
 
     /// Files cached now.
