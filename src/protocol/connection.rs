@@ -192,9 +192,17 @@ struct Slot {
     head_request: bool,
     /// `X-Request-Id`, echoed: inline when short (load generators' ids are).
     request_id: Option<SmallVec<[u8; 16]>>,
+    /// What the access line needs, kept only when access lines are wanted (boxed:
+    /// a slot is moved a few times per request, and most servers log nothing).
+    access: Option<Box<AccessEntry>>,
+}
+
+/// The request's side of an access line.
+#[derive(Debug)]
+struct AccessEntry {
+    /// `METHOD target VERSION`, or why the request was rejected.
+    request_line: String,
     received_at: Instant,
-    /// `METHOD target VERSION` for the access log, kept only when it is enabled.
-    request_line: Option<String>,
 }
 
 /// Why a timer fired.
@@ -323,6 +331,7 @@ impl Connection {
         let Some(front) = self.slots.front().map(|s| s.seq) else {
             return;
         };
+        let may_write = self.file.is_none() && self.pending_output() < OUTPUT_HIGH_WATER;
         let Some(slot) = seq
             .checked_sub(front)
             .and_then(|i| self.slots.get_mut(i as usize))
@@ -330,7 +339,15 @@ impl Connection {
             return;
         };
         debug_assert!(matches!(slot.state, SlotState::Routing));
-        slot.state = SlotState::Ready(response);
+        if seq == front && may_write {
+            // The oldest answer, with room for it (the usual case): straight to the
+            // output, as `flush_slots` would write it, without a stop in the slot.
+            if let Some(slot) = self.slots.pop_front() {
+                self.write_slot(slot, response, now);
+            }
+        } else {
+            slot.state = SlotState::Ready(response);
+        }
         self.advance(now);
     }
 
@@ -628,13 +645,16 @@ impl Connection {
             || head.client_wants_close
             || self.shutting_down
             || self.requests_started >= limits.max_requests_per_connection;
-        let request_line = self.access_log.then(|| {
-            format!(
-                "{} {} {}",
-                head.method_str(),
-                head.target(),
-                head.version.as_str()
-            )
+        let access = self.access_log.then(|| {
+            Box::new(AccessEntry {
+                request_line: format!(
+                    "{} {} {}",
+                    head.method_str(),
+                    head.target(),
+                    head.version.as_str()
+                ),
+                received_at: now.instant,
+            })
         });
         self.slots.push_back(Slot {
             seq,
@@ -647,8 +667,7 @@ impl Connection {
             confirm_keep_alive: head.version == Version::Http10 && !close_after,
             head_request: head.method == Method::Head,
             request_id: head.request_id().map(SmallVec::from_slice),
-            received_at: now.instant,
-            request_line,
+            access,
         });
         log::trace!(
             "conn {}: request #{seq} {}: {} {}",
@@ -758,10 +777,12 @@ impl Connection {
                     confirm_keep_alive: false,
                     head_request: false,
                     request_id: None,
-                    received_at: now.instant,
-                    request_line: self
-                        .access_log
-                        .then(|| format!("(rejected: {})", reject.reason())),
+                    access: self.access_log.then(|| {
+                        Box::new(AccessEntry {
+                            request_line: format!("(rejected: {})", reject.reason()),
+                            received_at: now.instant,
+                        })
+                    }),
                 });
             }
         }
@@ -789,8 +810,11 @@ impl Connection {
                 }
                 SlotState::Receiving(_) | SlotState::Routing => break,
                 SlotState::Ready(_) => {
-                    if let Some(slot) = self.slots.pop_front() {
-                        self.write_slot(slot, now);
+                    if let Some(mut slot) = self.slots.pop_front() {
+                        let state = std::mem::replace(&mut slot.state, SlotState::Routing);
+                        if let SlotState::Ready(response) = state {
+                            self.write_slot(slot, response, now);
+                        }
                     }
                 }
             }
@@ -803,10 +827,7 @@ impl Connection {
         }
     }
 
-    fn write_slot(&mut self, slot: Slot, now: &Now) {
-        let SlotState::Ready(response) = slot.state else {
-            return;
-        };
+    fn write_slot(&mut self, slot: Slot, response: Response, now: &Now) {
         self.start_output(now);
         let status = response.status;
         let body_len = if slot.head_request {
@@ -830,8 +851,8 @@ impl Connection {
             self.file = Some(file);
         }
         self.counters.count_response(status);
-        if let Some(line) = &slot.request_line {
-            log_access(self.peer, now, line, status, body_len, slot.received_at);
+        if let Some(access) = &slot.access {
+            log_access(self.peer, now, access, status, body_len);
         }
     }
 
@@ -939,14 +960,11 @@ fn compact(buf: &mut Vec<u8>, pos: &mut usize, slack: usize) {
 pub const ACCESS_LOG: &str = "reactor::access";
 
 /// One access line: Common Log Format plus the response time.
-fn log_access(
-    peer: Option<SocketAddr>,
-    now: &Now,
-    request_line: &str,
-    status: u16,
-    bytes: u64,
-    received_at: Instant,
-) {
+fn log_access(peer: Option<SocketAddr>, now: &Now, access: &AccessEntry, status: u16, bytes: u64) {
+    let AccessEntry {
+        request_line,
+        received_at,
+    } = access;
     // "Sun, 06 Nov 1994 08:49:37 GMT" -> "06/Nov/1994:08:49:37 +0000"
     let d = now.date_str();
     let clf_date = if d.len() >= 25 {
@@ -963,7 +981,7 @@ fn log_access(
     let peer = peer.map_or_else(|| "-".to_string(), |p| p.ip().to_string());
     let millis = now
         .instant
-        .saturating_duration_since(received_at)
+        .saturating_duration_since(*received_at)
         .as_secs_f64()
         * 1e3;
     log::info!(
