@@ -750,11 +750,12 @@ impl Connection {
             None => true,
         };
         self.ready.push_back(queued);
-        self.set_state(if close_after {
-            State::Closing
-        } else {
-            State::ReadingHead
-        });
+        if close_after {
+            self.set_state(State::Closing);
+        } else if !matches!(self.state, State::ReadingHead) {
+            // After a body; a request without one never left ReadingHead.
+            self.set_state(State::ReadingHead);
+        }
     }
 
     /// Answers with the rejection's status, then closes (after a lingering drain).
