@@ -8,13 +8,14 @@
 #[path = "common/rig.rs"]
 mod rig;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use reactor::config::Limits;
 use reactor::protocol::body::{BodyDecoder, BodyFraming, BodyLimits};
 use reactor::protocol::request::{parse_head, Parsed};
-use reactor::protocol::response::{write_response, Framing};
+use reactor::protocol::response::{write_response, Framing, PreparedResponse};
 use reactor::protocol::{DateCache, Response};
 use rig::{Rig, BROWSER_REQUEST, WRK_FILE_REQUEST, WRK_REQUEST};
 
@@ -47,6 +48,22 @@ fn serialize(c: &mut Criterion) {
                 request_id: Some(b"c12-3456"),
             };
             write_response(&mut out, Response::text(200, "Hello, world!"), &framing);
+            out.len()
+        })
+    });
+    // The same answer rendered once (what /hello and a cached file's 200 send).
+    let prepared = Arc::new(PreparedResponse::new(&Response::text(200, "Hello, world!")));
+    c.bench_function("serialize_prepared_hello", |b| {
+        b.iter(|| {
+            out.clear();
+            let framing = Framing {
+                now: &now,
+                close: false,
+                confirm_keep_alive: false,
+                head_request: false,
+                request_id: None,
+            };
+            write_response(&mut out, Response::prepared(black_box(&prepared)), &framing);
             out.len()
         })
     });
