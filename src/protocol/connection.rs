@@ -84,7 +84,6 @@ impl<'a> Deref for Request<'a> {
 /// be kept through the body's reads, and was copied then.
 #[derive(Debug)]
 struct Queued {
-    seq: u64,
     body_len: u64,
     head: ParsedHead,
     bytes: HeadBytes,
@@ -176,6 +175,8 @@ enum Continue {
 enum SlotState {
     /// The body is still arriving.
     Receiving(Continue),
+    /// Complete, waiting to be lent to the router by [`Connection::next_request`].
+    Queued(Queued),
     /// Handed to the router; waiting for [`Connection::respond`].
     Routing,
     /// Answered, waiting for the responses ahead of it.
@@ -226,8 +227,14 @@ pub struct Connection {
     state: State,
     input: Vec<u8>,
     input_pos: usize,
+    /// Every request not yet answered in full, oldest first: one queue, whose
+    /// slots move from Receiving to Queued, Routing and Ready.
     slots: VecDeque<Slot>,
-    ready: VecDeque<Queued>,
+    /// The `seq` of the next request to lend to the router: Queued slots follow
+    /// the routed ones, in order, so this finds the first of them.
+    next_to_route: u64,
+    /// How many slots are Queued.
+    queued: usize,
     out: Vec<u8>,
     out_pos: usize,
     /// The file part of the response being sent, once the bytes before it are.
@@ -276,7 +283,8 @@ impl Connection {
             input: Vec::new(),
             input_pos: 0,
             slots: VecDeque::new(),
-            ready: VecDeque::new(),
+            next_to_route: 0,
+            queued: 0,
             out: Vec::new(),
             out_pos: 0,
             file: None,
@@ -420,23 +428,39 @@ impl Connection {
     /// Any input can complete requests, including [`Connection::consume_output`]
     /// (room in the output lets parsing resume), so drivers ask after every call.
     pub fn next_request<R>(&mut self, route: impl FnOnce(&Request<'_>) -> R) -> Option<(u64, R)> {
-        let queued = self.ready.pop_front()?;
+        let slot = self.slot_to_route()?;
+        let seq = slot.seq;
+        let SlotState::Queued(queued) = std::mem::replace(&mut slot.state, SlotState::Routing)
+        else {
+            return None; // slot_to_route finds only queued slots
+        };
+        self.queued -= 1;
+        self.next_to_route = seq + 1;
         let bytes: &[u8] = match &queued.bytes {
             HeadBytes::InInput(at) => &self.input[*at..*at + queued.head.len()],
             HeadBytes::Copied(bytes) => bytes,
         };
         let request = Request {
-            seq: queued.seq,
+            seq,
             head: RequestHead::reunite(queued.head, bytes),
             body_len: queued.body_len,
         };
         let answer = route(&request);
-        Some((request.seq, answer))
+        Some((seq, answer))
     }
 
-    /// A complete request is waiting for [`Connection::poll_request`].
+    /// A complete request is waiting for [`Connection::next_request`].
     pub fn has_request(&self) -> bool {
-        !self.ready.is_empty()
+        self.queued > 0
+    }
+
+    /// The slot of the next request to route, if it is complete.
+    fn slot_to_route(&mut self) -> Option<&mut Slot> {
+        let front = self.slots.front()?.seq;
+        let index = self.next_to_route.checked_sub(front)? as usize;
+        self.slots
+            .get_mut(index)
+            .filter(|s| matches!(s.state, SlotState::Queued(_)))
     }
 
     /// The next bytes to send, if any.
@@ -494,7 +518,6 @@ impl Connection {
         self.input.capacity()
             + self.out.capacity()
             + self.slots.capacity() * std::mem::size_of::<Slot>()
-            + self.ready.capacity() * std::mem::size_of::<Queued>()
     }
 
     /// The client's address, when the driver knows it.
@@ -682,7 +705,6 @@ impl Connection {
         );
         match head.framing {
             BodyFraming::Empty => self.dispatch(Queued {
-                seq,
                 body_len: 0,
                 head: head.into_parsed(),
                 bytes: HeadBytes::InInput(at),
@@ -722,8 +744,8 @@ impl Connection {
         let state = std::mem::replace(&mut self.state, State::ReadingHead);
         if let State::ReadingBody { decoder, head, seq } = state {
             let HeldHead { head, bytes } = *head;
+            debug_assert_eq!(self.slots.back().map(|s| s.seq), Some(seq));
             self.dispatch(Queued {
-                seq,
                 body_len: decoder.received(),
                 head,
                 bytes: HeadBytes::Copied(bytes),
@@ -731,25 +753,26 @@ impl Connection {
         }
     }
 
-    /// Hands a complete request to the router (through `next_request`).
+    /// Queues a complete request, in the last slot, for the router (through
+    /// `next_request`).
     fn dispatch(&mut self, queued: Queued) {
         Counters::bump(&self.counters.requests);
         if queued.body_len > 0 {
             log::trace!(
                 "conn {}: request #{} complete ({} body bytes)",
                 self.id,
-                queued.seq,
+                self.next_seq - 1,
                 queued.body_len
             );
         }
         let close_after = match self.slots.back_mut() {
             Some(slot) => {
-                slot.state = SlotState::Routing;
+                slot.state = SlotState::Queued(queued);
+                self.queued += 1;
                 slot.close_after
             }
             None => true,
         };
-        self.ready.push_back(queued);
         if close_after {
             self.set_state(State::Closing);
         } else if !matches!(self.state, State::ReadingHead) {
@@ -809,7 +832,7 @@ impl Connection {
                     self.body_progress_at = now.instant;
                     break;
                 }
-                SlotState::Receiving(_) | SlotState::Routing => break,
+                SlotState::Receiving(_) | SlotState::Queued(_) | SlotState::Routing => break,
                 SlotState::Ready(_) => {
                     if let Some(mut slot) = self.slots.pop_front() {
                         let state = std::mem::replace(&mut slot.state, SlotState::Routing);
@@ -860,7 +883,7 @@ impl Connection {
     /// Terminal transitions: a closing connection with nothing left to send closes
     /// (lingering if input was refused), and a drained peer EOF ends it.
     fn settle(&mut self, now: &Now) {
-        if !self.slots.is_empty() || self.has_output() || !self.ready.is_empty() {
+        if !self.slots.is_empty() || self.has_output() {
             return;
         }
         if let State::Closing = self.state {
@@ -888,7 +911,6 @@ impl Connection {
         if self.slots.capacity() == 0 {
             let expected = (arrived / TYPICAL_REQUEST_BYTES).clamp(1, MAX_IN_FLIGHT);
             self.slots.reserve(expected);
-            self.ready.reserve(expected);
         }
     }
 
@@ -896,20 +918,19 @@ impl Connection {
     /// keep-alive connection holds no heap memory (thousands of them may wait).
     /// The next request allocates again, a few small allocations per request.
     fn release_buffers(&mut self) {
-        if self.input_pos == self.input.len() && self.ready.is_empty() {
+        if self.input_pos == self.input.len() && self.slots.is_empty() {
             self.input = Vec::new();
             self.input_pos = 0;
             self.out = Vec::new();
             self.out_pos = 0;
             self.slots = VecDeque::new();
-            self.ready = VecDeque::new();
         }
     }
 
     fn compact_input(&mut self) {
         // Requests waiting for the router borrow their heads from the buffer by
         // offset: it stays as it is until they are all routed.
-        if self.ready.is_empty() {
+        if !self.has_request() {
             compact(&mut self.input, &mut self.input_pos, INPUT_SLACK);
         }
     }
@@ -923,7 +944,7 @@ impl Connection {
             State::ReadingHead => {
                 if let Some(started) = self.head_started {
                     Some((started + t.header, Expiry::Head))
-                } else if self.slots.is_empty() && self.ready.is_empty() {
+                } else if self.slots.is_empty() {
                     // Before the first request the client gets the head timeout.
                     let wait = if self.requests_started == 0 {
                         t.header
