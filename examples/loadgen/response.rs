@@ -252,10 +252,41 @@ enum Head {
     },
 }
 
+/// The header fields framing and matching depend on; every other field is only validated.
+enum Field {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    RequestId,
+    Other,
+}
+
+impl Field {
+    /// Compares the length first: most names are ruled out without looking at a byte.
+    fn of(name: &str) -> Self {
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        match name.len() {
+            14 if is("content-length") => Self::ContentLength,
+            17 if is("transfer-encoding") => Self::TransferEncoding,
+            10 if is("connection") => Self::Connection,
+            12 if is("x-request-id") => Self::RequestId,
+            _ => Self::Other,
+        }
+    }
+}
+
 fn parse_head(buf: &[u8], method: RequestMethod) -> Result<Head, FramingError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut head = httparse::Response::new(&mut headers);
-    let len = match head.parse(buf) {
+    // Uninitialised slots: httparse writes each header before it hands it back, so the
+    // 64 slots (2 KiB) are not zeroed for every response.
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut head = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut head,
+        buf,
+        &mut headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(FramingError::HeadTooLarge)
@@ -277,31 +308,37 @@ fn parse_head(buf: &[u8], method: RequestMethod) -> Result<Head, FramingError> {
     let mut keep_alive_token = false;
     let mut request_id = EchoedId::ABSENT;
     for header in head.headers.iter() {
-        let name = header.name;
-        if name.eq_ignore_ascii_case("content-length") {
-            for value in header.value.split(|&b| b == b',') {
-                let n = parse_decimal(value.trim_ascii()).ok_or(FramingError::BadContentLength)?;
-                if content_length.is_some_and(|seen| seen != n) {
-                    return Err(FramingError::ConflictingContentLength);
-                }
-                content_length = Some(n);
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            for coding in header.value.split(|&b| b == b',') {
-                let coding = coding.trim_ascii();
-                if !coding.is_empty() {
-                    transfer_encoding = true;
-                    chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+        match Field::of(header.name) {
+            Field::ContentLength => {
+                for value in header.value.split(|&b| b == b',') {
+                    let n =
+                        parse_decimal(value.trim_ascii()).ok_or(FramingError::BadContentLength)?;
+                    if content_length.is_some_and(|seen| seen != n) {
+                        return Err(FramingError::ConflictingContentLength);
+                    }
+                    content_length = Some(n);
                 }
             }
-        } else if name.eq_ignore_ascii_case("connection") {
-            for token in header.value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+            Field::TransferEncoding => {
+                for coding in header.value.split(|&b| b == b',') {
+                    let coding = coding.trim_ascii();
+                    if !coding.is_empty() {
+                        transfer_encoding = true;
+                        chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                    }
+                }
             }
-        } else if name.eq_ignore_ascii_case("x-request-id") && request_id.get().is_none() {
-            request_id = EchoedId::from_value(header.value);
+            Field::Connection => {
+                for token in header.value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            Field::RequestId if request_id.get().is_none() => {
+                request_id = EchoedId::from_value(header.value);
+            }
+            Field::RequestId | Field::Other => {}
         }
     }
 
