@@ -441,3 +441,37 @@ fn ids_headers_method_and_body_reach_the_server() {
     ids.dedup();
     assert_eq!(ids.len(), 40, "ids are unique");
 }
+
+/// A connect that fails is a connect error with the kernel's reason, never a reset of the
+/// request it would have carried: the server answers one request with `Connection: close`,
+/// then stops listening before it closes, so every reconnect is refused.
+#[test]
+fn a_refused_reconnect_is_a_connect_error() {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        // The first connection loadgen makes only checks the address and sends nothing.
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            if head.ends_with(b"\r\n\r\n") {
+                let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                stream.write_all(reply).unwrap();
+                drop(listener);
+                return; // drops the stream after the listener: its FIN finds no listener
+            }
+        }
+    });
+    let (_, report) = run_json(&url, &["-c", "1", "-n", "3", "--timeout", "300ms"]);
+    server.join().unwrap();
+    assert_eq!(count(&report, "/requests"), 1, "{report}");
+    assert!(count(&report, "/errors/connect") >= 1, "{report}");
+    assert_eq!(count(&report, "/errors/reset"), 0, "{report}");
+    let first = report["first_error"].as_str().unwrap_or_default();
+    assert!(first.contains("Connection refused"), "{report}");
+}

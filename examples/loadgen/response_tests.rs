@@ -200,3 +200,58 @@ fn decimal_is_strict() {
     assert_eq!(parse_decimal(b"+1"), None);
     assert_eq!(parse_decimal(b""), None);
 }
+
+/// The reader recognises a head that repeats the previous one with another id instead of
+/// parsing it (`HeadTemplate`). That must never change an answer: after one response, a
+/// second one with any single byte of its head replaced by any of a set of telling bytes
+/// (line ends, a control byte, DEL, obs-text, a colon, a space, a letter) must read exactly
+/// as a fresh reader reads it alone.
+#[test]
+fn a_remembered_head_never_changes_what_the_next_one_means() {
+    let head = |id: &str| {
+        format!(
+            "HTTP/1.1 200 OK\r\nServer: reactor/0.1.0\r\nDate: Thu, 03 Dec 2026 13:23:55 GMT\r\n\
+             Content-Length: 13\r\nX-Request-Id: {id}\r\nETag: \"6b-d\"\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    let first = [head("c0-1"), b"Hello, world!".to_vec()].concat();
+    let second_head = head("c0-2");
+    let replacements = [
+        0u8, b'\r', b'\n', b'\t', b' ', b'x', b':', b'0', 0x7f, 0x80, 0xff,
+    ];
+    for at in 0..second_head.len() {
+        for &byte in &replacements {
+            let mut second = [second_head.clone(), b"Hello, world!".to_vec()].concat();
+            second[at] = byte;
+            let alone = summary(&read_all(&[&second], RequestMethod::Other));
+            let after_first = summary(&read_all(
+                &[&[&first[..], &second].concat()],
+                RequestMethod::Other,
+            ));
+            let expected = alone.map(|mut rest| {
+                let mut all = ok(&first);
+                all.append(&mut rest);
+                all
+            });
+            assert_eq!(after_first, expected, "byte {at} set to {byte:#04x}");
+        }
+    }
+}
+
+#[test]
+fn a_remembered_head_takes_the_new_id_whatever_its_length() {
+    let response = |id: &str| {
+        format!("HTTP/1.1 200 OK\r\nX-Request-Id: {id}\r\nContent-Length: 2\r\n\r\nok").into_bytes()
+    };
+    let stream = [
+        response("c1-9"),
+        response("c1-10"),
+        response("c1-1"),
+        response(""),
+    ]
+    .concat();
+    let ids: Vec<_> = ok(&stream).into_iter().map(|(_, _, id, _)| id).collect();
+    let expected = ["c1-9", "c1-10", "c1-1", ""].map(|id| Some(id.as_bytes().to_vec()));
+    assert_eq!(ids, expected);
+}
