@@ -10,7 +10,11 @@
 //! - `--header-timeout` answers 408 (RFC 9110 §15.5.9) and closes, for a partial
 //!   head, a head dribbled a byte at a time (slowloris) and a stalled body, and drops
 //!   a client that sends nothing;
-//! - neither timeout cuts a response the server is still preparing.
+//! - neither timeout cuts a response the server is still preparing;
+//! - on Linux the event loops accept a connection only once it has sent something
+//!   (`TCP_DEFER_ACCEPT`, for at most 1 s): a head sent later than that is still
+//!   answered, and a silent client is still dropped, after about its header timeout
+//!   plus that second, not sooner (in every model).
 //!
 //! Timing bounds are loose (a 1 s timeout must fire between 0.7 s and 4 s): the
 //! behaviour is about time, not speed. Every other rejection rule, with the limits'
@@ -188,7 +192,47 @@ fn timeouts_do_not_cut_a_slow_response(model: &str) {
     check!(r, r.status == 200, "the connection survived");
 }
 
+fn silent_clients_wait_in_the_kernel_and_late_heads_are_answered(model: &str) {
+    let server = Server::start(model, &["--header-timeout", "3s"]);
+    let connected = Instant::now();
+    let mut silent = server.client();
+    let mut late = server.client();
+    if cfg!(target_os = "linux") && matches!(model, "reactor" | "uring") {
+        // The kernel holds both until they send something (or 1 s has passed): the
+        // event loops have accepted only the connection that asks.
+        let r = server.request(&get("/stats", &[]));
+        check!(r, r.status == 200, "/stats");
+        let json: serde_json::Value = serde_json::from_slice(&r.body).expect("stats JSON");
+        assert_eq!(
+            json["connections"]["accepted"], 1,
+            "only the /stats connection is accepted while the others are silent: {json}"
+        );
+    }
+    // Past the kernel's hold (the iterative model may be busy with the silent one
+    // until its header timeout, hence the long read timeout).
+    std::thread::sleep(Duration::from_millis(1500));
+    late.send(&get("/hello", &["Connection: close"]));
+    late.set_read_timeout(Duration::from_secs(10));
+    let r = late.read_response();
+    check!(r, r.status == 200, "a head sent 1.5 s after connecting");
+
+    let closed = silent
+        .wait_readable(Duration::from_secs(10))
+        .expect("a silent client should be dropped within 10 s");
+    let waited = connected.elapsed();
+    if !closed {
+        let r = silent.read_response();
+        assert_eq!(r.status, 408, "only a 408 may be sent to a silent client");
+        silent.expect_close();
+    }
+    assert!(
+        waited >= Duration::from_millis(2400) && waited <= Duration::from_secs(8),
+        "silent client dropped after {waited:?}, expected 3-4 s (header timeout, plus up to 1 s in the kernel)"
+    );
+}
+
 for_each_model!(
+    silent_clients_wait_in_the_kernel_and_late_heads_are_answered,
     request_line_limit_is_inclusive,
     field_count_and_body_limits_are_inclusive,
     idle_keep_alive_connection_times_out,

@@ -126,6 +126,24 @@ fn keep_alive_rules_follow_rfc_9112() {
 }
 
 #[test]
+fn the_last_output_is_known_before_it_is_written() {
+    // A driver holds the last segment back for the FIN (MSG_MORE) only when nothing
+    // can follow it: not on a keep-alive exchange, nor while a response is awaited.
+    let mut h = Harness::new();
+    h.feed(get("/hello", "1").as_bytes());
+    assert!(!h.conn.output_is_last(), "keep-alive: more may follow");
+    h.drain();
+    let mut h = Harness::new();
+    h.feed(b"GET /delay/10 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert!(!h.conn.output_is_last(), "the response is not queued yet");
+    h.advance(Duration::from_millis(20));
+    assert!(h.conn.output_is_last(), "Connection: close, answered");
+    assert!(h.conn.wants_write());
+    h.drain();
+    assert_eq!(h.conn.phase(), Phase::Closed);
+}
+
+#[test]
 fn the_request_cap_closes_the_connection() {
     let mut h = Harness::with(Settings {
         limits: Limits {

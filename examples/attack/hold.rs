@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reactor::server::LISTEN_BACKLOG;
+use reactor::server::{ACCEPT_DEFER, LISTEN_BACKLOG};
 
 use crate::good::Latency;
 use crate::report::{mib, min_median_max, spread, Findings};
@@ -493,8 +493,10 @@ fn settle_accepts(live: &Live, swarm: &mut Swarm, before: Option<usize>, expecte
             stable_since = Instant::now();
         }
         let opened = last.saturating_sub(before);
+        // Quiet for longer than the kernel may hold a silent connection before our
+        // server accepts it (`TCP_DEFER_ACCEPT`): no count is taken in that pause.
         if opened >= expected
-            || stable_since.elapsed() >= Duration::from_secs(1)
+            || stable_since.elapsed() >= ACCEPT_DEFER + Duration::from_millis(500)
             || Instant::now() >= limit
         {
             return;

@@ -530,6 +530,13 @@ impl Connection {
         self.slots.len()
     }
 
+    /// Everything this connection will send is queued: once it is written, the
+    /// connection closes (or lingers). A driver may then hold the last segment back
+    /// for the FIN to leave with it.
+    pub fn output_is_last(&self) -> bool {
+        matches!(self.state, State::Closing) && self.slots.is_empty() && self.ready.is_empty()
+    }
+
     // ---- the machine ----------------------------------------------------------------
 
     fn set_state(&mut self, next: State) {

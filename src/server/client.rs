@@ -11,7 +11,7 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 use mio::Interest;
 
-use super::io_util::{interrupted, would_block, write_output};
+use super::io_util::{interrupted, would_block, write_last_output, write_output};
 use super::timers::TimerKey;
 use crate::protocol::{Connection, Now};
 use crate::stats::Counters;
@@ -114,7 +114,13 @@ impl Client {
             let Some(output) = self.conn.poll_output() else {
                 return Ok(());
             };
-            match write_output(&mut self.stream, output) {
+            // The close follows the last write at once (`Reactor::drive`).
+            let written = if self.conn.output_is_last() {
+                write_last_output(&mut self.stream, output)
+            } else {
+                write_output(&mut self.stream, output)
+            };
+            match written {
                 Ok(n) => {
                     log::trace!("conn {}: wrote {n} bytes", self.key);
                     Counters::add(&counters.bytes_out, n as u64);

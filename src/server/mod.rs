@@ -142,9 +142,65 @@ pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<Vec<TcpListener>> 
     Ok(listeners)
 }
 
+/// How long the kernel may hold a connection that has sent nothing, with
+/// `TCP_DEFER_ACCEPT` (see [`defer_accept_until_data`]): its shortest period, the first
+/// SYN-ACK retransmission. Longer ones come in doubling steps (3 s, 7 s, 15 s...).
+/// Linux only; elsewhere connections are handed over at once.
+pub const ACCEPT_DEFER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Lets `accept` hand over a connection only once its first bytes have arrived
+/// (Linux `TCP_DEFER_ACCEPT`, nginx's `listen ... deferred`), so the first read of
+/// every connection finds its request: no read that meets `EAGAIN`, no wait in the
+/// poller, no wake-up for it. A client that connects and stays silent is kept by
+/// the kernel (no descriptor, none of our memory) for [`ACCEPT_DEFER`], then handed
+/// over anyway, and the header timeout runs from there; so a silent client is
+/// dropped at most [`ACCEPT_DEFER`] later than without it. With a header timeout
+/// shorter than that it is not used: a silent client must not outlive its timeout
+/// by more than the timeout itself.
+///
+/// Only the event loops (reactor, uring) ask for it: for them a connection accepted
+/// before its request costs a read that finds nothing, a registration and a wake-up
+/// more. The blocking models wait for the bytes in a blocking read anyway, so it
+/// would buy them nothing, and it would change what they are: their queue would be
+/// served in the order clients first spoke, not connected, and an iterative server
+/// would have a second kernel queue (the deferred ones) to get through after a flood.
+#[cfg(target_os = "linux")]
+pub fn defer_accept_until_data(
+    listener: &TcpListener,
+    header_timeout: std::time::Duration,
+) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if header_timeout < ACCEPT_DEFER {
+        return Ok(());
+    }
+    let seconds = ACCEPT_DEFER.as_secs() as libc::c_int;
+    // SAFETY: the descriptor is the listener's, open for the call; the option value
+    // is a c_int that lives across the call, and its size is passed with it.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&seconds as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Serves until SIGINT/SIGTERM, with the configured model, on bound listeners: one,
 /// or one per reactor worker (see [`bind_all`]).
 pub fn serve(listeners: Vec<TcpListener>, config: Config) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if matches!(config.model, Model::Reactor | Model::Uring) {
+        for listener in &listeners {
+            defer_accept_until_data(listener, config.timeouts.header)?;
+        }
+    }
     let app = Arc::new(App::new(config));
     let shutdown = signals::Shutdown::install()?;
     let Some(first) = listeners.first() else {
@@ -286,5 +342,35 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(socket2::SockRef::from(&accepted).nodelay().unwrap());
         }
+    }
+
+    /// A silent client reaches `accept` only after the kernel's hold, unless the
+    /// header timeout is shorter than the hold, when there is none.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn accept_waits_for_data_unless_the_header_timeout_is_shorter() {
+        let accepted_within = |header_timeout: Duration, wait: Duration, send: &[u8]| {
+            let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+            defer_accept_until_data(&listener, header_timeout).unwrap();
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            std::io::Write::write_all(&mut client, send).unwrap();
+            let started = Instant::now();
+            while started.elapsed() < wait {
+                if listener.accept().is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            false
+        };
+        let short = Duration::from_millis(300);
+        let long = Duration::from_secs(3);
+        assert!(!accepted_within(Duration::from_secs(10), short, b""));
+        assert!(accepted_within(Duration::from_secs(10), long, b"GET"));
+        assert!(
+            accepted_within(Duration::from_secs(10), long, b""),
+            "handed over after the hold"
+        );
+        assert!(accepted_within(Duration::from_millis(500), short, b""));
     }
 }

@@ -9,7 +9,9 @@
 //! 3. revisit clients whose budget ran out (so none can starve the others);
 //! 4. fire due timers: connection timeouts, `/delay` responses, accept retries;
 //! 5. close the clients marked during the turn. Removal waits until here so a slab
-//!    key is never reused while events for its old owner may still be in the batch.
+//!    key is never reused while events for its old owner may still be in the batch;
+//!    a client never registered with the poller can have no such events, and is
+//!    closed as soon as it is done (`close_soon`).
 //!
 //! Rule: this file moves bytes and readiness; every HTTP decision is the core's.
 
@@ -353,12 +355,12 @@ impl Reactor {
 
         if let Err(e) = result {
             log::debug!("conn {key}: {e}; closing");
-            self.closing.push(key);
+            self.close_soon(key);
             return;
         }
         match client.conn.phase() {
             Phase::Closed => {
-                self.closing.push(key);
+                self.close_soon(key);
                 return;
             }
             Phase::Linger => client.shut_write(),
@@ -403,29 +405,43 @@ impl Reactor {
         }
     }
 
-    fn close_marked(&mut self) {
-        if self.closing.is_empty() {
-            return;
+    /// Closes client `key` now if no event for it can be waiting in this turn's batch
+    /// (it was never registered with the poller: answered on its first visit), else at
+    /// the end of the turn. Closing at once sends the FIN right after the response
+    /// (with it, after [`write_last_output`](super::io_util::write_last_output)),
+    /// not after the rest of the batch.
+    fn close_soon(&mut self, key: usize) {
+        match self.clients.get(key) {
+            Some(client) if client.registered.is_none() => self.remove_client(key),
+            Some(_) => self.closing.push(key),
+            None => {}
         }
+    }
+
+    fn remove_client(&mut self, key: usize) {
+        // Dropping the stream closes it, which also removes it from the epoll set (we
+        // never dup descriptors): no separate epoll_ctl call needed.
+        let client = self.clients.remove(key);
+        if let Some(timer) = client.scheduled {
+            self.timers.cancel(timer);
+        }
+        Stats::bump(&self.app.stats.connections_closed);
+        if let Some(peer) = client.conn.peer() {
+            log::debug!("conn {key}: closed {peer}");
+        }
+    }
+
+    fn close_marked(&mut self) {
         let mut closing = mem::take(&mut self.closing);
         closing.sort_unstable();
         closing.dedup();
         for key in closing.drain(..) {
-            if !self.clients.contains(key) {
-                continue;
-            }
-            // Dropping the stream closes it, which also removes it from the epoll
-            // set (we never dup descriptors): no separate epoll_ctl call needed.
-            let client = self.clients.remove(key);
-            if let Some(timer) = client.scheduled {
-                self.timers.cancel(timer);
-            }
-            Stats::bump(&self.app.stats.connections_closed);
-            if let Some(peer) = client.conn.peer() {
-                log::debug!("conn {key}: closed {peer}");
+            if self.clients.contains(key) {
+                self.remove_client(key);
             }
         }
         self.closing = closing;
+        // Clients closed at once (`close_soon`) may have made room too.
         if self.accepting.paused() && self.clients.len() < self.max_connections {
             let now = self.dates.now(Instant::now(), SystemTime::now());
             self.resume_accepting(&now);
