@@ -534,7 +534,7 @@ impl Connection {
     /// connection closes (or lingers). A driver may then hold the last segment back
     /// for the FIN to leave with it.
     pub fn output_is_last(&self) -> bool {
-        matches!(self.state, State::Closing) && self.slots.is_empty() && self.ready.is_empty()
+        matches!(self.state, State::Closing) && self.slots.is_empty()
     }
 
     // ---- the machine ----------------------------------------------------------------
