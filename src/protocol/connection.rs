@@ -1,14 +1,16 @@
 //! One HTTP/1.1 connection as a state machine, with no I/O.
 //!
 //! Rule: nothing here touches a socket, a thread or the clock. The driver feeds bytes
-//! in ([`Connection::handle_bytes`]), takes complete requests out
-//! ([`Connection::poll_request`]), hands back their responses
+//! in ([`Connection::handle_bytes`]), lends each complete request to its router
+//! ([`Connection::next_request`]; the request borrows the input buffer, so its head
+//! is never copied), hands back their responses
 //! ([`Connection::respond`]), and copies [`Connection::poll_output`] to the socket,
 //! reporting how much went ([`Connection::consume_output`]). Time comes in as a
 //! [`Now`]; the driver asks [`Connection::deadline`] when to call
 //! [`Connection::handle_timeout`].
 //!
-//! Order: every request gets a *slot* when its head is parsed. Responses leave
+//! Order: every request gets a *slot* when its head is parsed, which it keeps from
+//! Receiving (its body) through Queued (for the router), Routing and Ready. Responses leave
 //! strictly in slot order, so a late response (`/delay`) holds back the ones behind
 //! it and no response is ever split by, or mixed with, another's bytes.
 //!

@@ -1,9 +1,9 @@
 //! The sans-I/O HTTP/1.1 core: bytes in, requests out, responses to bytes.
 //!
 //! ```text
-//!  socket bytes ──handle_bytes──▶ Connection ──poll_request──▶ Request ──▶ routes::route
-//!                                   │  ▲                                        │
-//!  socket ◀──poll_output/consume────┘  └──────────── respond(seq, Response) ◀───┘
+//!  socket bytes ──handle_bytes──▶ Connection ──next_request(|req| ...)──▶ routes::route
+//!                                   │  ▲        (req borrows the input)           │
+//!  socket ◀──poll_output/consume────┘  └──────────── respond(seq, Response) ◀─────┘
 //! ```
 //!
 //! Rule: nothing under `protocol/` opens a socket or a file, starts a thread, or reads
