@@ -430,14 +430,7 @@ impl Connection {
     /// Any input can complete requests, including [`Connection::consume_output`]
     /// (room in the output lets parsing resume), so drivers ask after every call.
     pub fn next_request<R>(&mut self, route: impl FnOnce(&Request<'_>) -> R) -> Option<(u64, R)> {
-        let slot = self.slot_to_route()?;
-        let seq = slot.seq;
-        let SlotState::Queued(queued) = std::mem::replace(&mut slot.state, SlotState::Routing)
-        else {
-            return None; // slot_to_route finds only queued slots
-        };
-        self.queued -= 1;
-        self.next_to_route = seq + 1;
+        let (seq, queued) = self.take_next_queued()?;
         let bytes: &[u8] = match &queued.bytes {
             HeadBytes::InInput(at) => &self.input[*at..*at + queued.head.len()],
             HeadBytes::Copied(bytes) => bytes,
@@ -456,13 +449,22 @@ impl Connection {
         self.queued > 0
     }
 
-    /// The slot of the next request to route, if it is complete.
-    fn slot_to_route(&mut self) -> Option<&mut Slot> {
+    /// Takes the next request to route out of its slot, which becomes Routing; `None`
+    /// while that request is incomplete (or there is none).
+    fn take_next_queued(&mut self) -> Option<(u64, Queued)> {
         let front = self.slots.front()?.seq;
         let index = self.next_to_route.checked_sub(front)? as usize;
-        self.slots
-            .get_mut(index)
-            .filter(|s| matches!(s.state, SlotState::Queued(_)))
+        let slot = self.slots.get_mut(index)?;
+        let queued = match std::mem::replace(&mut slot.state, SlotState::Routing) {
+            SlotState::Queued(queued) => queued,
+            other => {
+                slot.state = other; // still receiving its body: leave it as it was
+                return None;
+            }
+        };
+        self.queued -= 1;
+        self.next_to_route = slot.seq + 1;
+        Some((slot.seq, queued))
     }
 
     /// The next bytes to send, if any.
