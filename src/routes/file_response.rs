@@ -91,7 +91,14 @@ impl CachedFile {
 
 /// The 200 for the whole file: what a request with no precondition and no Range gets.
 fn whole_file(facts: &FileFacts, body: Body) -> Response {
-    let response = Response::with_body(200, facts.content_type.clone(), body);
+    with_file_fields(
+        facts,
+        Response::with_body(200, facts.content_type.clone(), body),
+    )
+}
+
+/// The fields every 200 and 206 of a file carries: Accept-Ranges, then its validators.
+fn with_file_fields(facts: &FileFacts, response: Response) -> Response {
     facts.with_validators(response.header("Accept-Ranges", "bytes"))
 }
 
@@ -159,7 +166,7 @@ pub fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Resp
                     }
                     Err(failed) => return failed,
                 };
-                return facts.with_validators(response.header("Accept-Ranges", "bytes"));
+                return with_file_fields(facts, response);
             }
         },
     };
@@ -170,7 +177,7 @@ pub fn respond(req: &Request, facts: &FileFacts, contents: Contents<'_>) -> Resp
     if let RangePlan::Ranges(ranges) = &plan {
         let response = Response::with_body(status, facts.content_type.clone(), body)
             .header("Content-Range", ranges[0].content_range(len));
-        return facts.with_validators(response.header("Accept-Ranges", "bytes"));
+        return with_file_fields(facts, response);
     }
     whole_file(facts, body)
 }
